@@ -1,0 +1,5 @@
+import sys
+
+from facecap.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""Helpers every subcommand shares: config options, help text, output folders."""
+
+import argparse
+import textwrap
+from pathlib import Path
+from typing import Any, TypeVar
+
+from facecap.config import describe_config, load_config, save_config
+
+__all__ = ["add_command", "add_config_options", "config_from_args", "prepare_output_dir"]
+
+C = TypeVar("C")
+
+
+def add_command(subparsers: Any, name: str, summary: str, description: str, examples: list[str],
+                config_cls: type | None = None) -> argparse.ArgumentParser:
+    """Add a subcommand whose ``--help`` shows examples and, with a config class, every config key."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    if config_cls is not None:
+        keys = "\n".join(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="      ")
+                         for line in describe_config(config_cls))
+        epilog += ("\n\nconfig keys (set in a YAML file given to --config, or one at a time with "
+                   f"--set key=value):\n{keys}")
+    parser = subparsers.add_parser(name, help=summary, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(command_name=name)
+    if config_cls is not None:
+        add_config_options(parser)
+    return parser
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file of config keys (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set solver.lambda_l1=0.05 (repeatable)")
+
+
+def config_from_args(config_cls: type[C], args: argparse.Namespace) -> C:
+    """The command's config: defaults, then ``--config FILE``, then each ``--set``."""
+    return load_config(config_cls, args.config, args.overrides)
+
+
+def prepare_output_dir(path: Path, config: Any | None = None) -> Path:
+    """Create the output folder and record the resolved config in it as ``config.yaml``."""
+    path.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        save_config(config, path / "config.yaml")
+    return path

@@ -1,0 +1,7 @@
+"""The face model: load/save, validation, evaluation (numpy and torch), importers, the demo head."""
+
+from facecap.rig.evaluate import TorchRig, corrective_activations, evaluate_rig
+from facecap.rig.io import load_rig, save_rig
+from facecap.rig.model import Rig, validate_rig
+
+__all__ = ["Rig", "validate_rig", "load_rig", "save_rig", "evaluate_rig", "TorchRig", "corrective_activations"]
