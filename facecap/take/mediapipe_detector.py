@@ -12,7 +12,7 @@ import numpy as np
 from facecap.errors import FacecapError
 
 __all__ = ["MediaPipeFaceDetector", "MEDIAPIPE_TO_MULTIPIE68", "MULTIPIE68_GROUPS", "MULTIPIE68_CONFIDENCE",
-           "mediapipe_to_multipie68", "model_sha256", "MODEL_URL", "NUM_MEDIAPIPE_POINTS"]
+           "mediapipe_to_multipie68", "model_sha256", "check_model", "MODEL_URL", "NUM_MEDIAPIPE_POINTS"]
 
 log = logging.getLogger(__name__)
 
@@ -51,40 +51,6 @@ MEDIAPIPE_TO_MULTIPIE68: tuple[tuple[int, ...], ...] = (
     (402,), (14,), (178,),                                                                # inner lip bottom 65-67
 )
 
-MULTIPIE68_GROUPS", "MULTIPIE68_CONFIDENCE",
-           "mediapipe_to_multipie68", "model_sha256", "MODEL_URL", "NUM_MEDIAPIPE_POINTS"]
-
-log = logging.getLogger(__name__)
-
-MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
-             "face_landmarker.task")
-NUM_MEDIAPIPE_POINTS = 478
-# MediaPipe's normalised coordinates put the image's left edge at 0 and right edge at 1 (pixel corners);
-# facecap's pixel centres are integers (FORMATS.md), so x_px = x_norm * width - 0.5.
-PIXEL_CENTRE_SHIFT = 0.5
-
-# Multi-PIE / iBUG 68 point -> MediaPipe face-mesh indices, averaged when two are given.
-# Source: Peizhi Yan, "Mediapipe_2_Dlib_Landmarks" (github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks,
-# mediapipe2dlib/mp2dlib.py, 2024), the table also used by flame-head-tracker. Caveats: the 68-point
-# jawline (0-16) is the image silhouette of the jaw, which slides over the skin as the head turns, while
-# MediaPipe's contour points are fixed surface points near it; they agree only for frontal views, hence
-# the lower confidence below. Inner-lip points follow MediaPipe's inner lip line, which sits on the lip
-# edge a detector sees, not on the mesh's lip seam.
-MEDIAPIPE_TO_MULTIPIE68: tuple[tuple[int, ...], ...] = (
-    (127,), (234,), (93,), (132, 58), (58, 172), (136,), (150,), (176,), (152,),          # jaw 0-8
-    (400,), (379,), (365,), (397, 288), (361,), (323,), (454,), (356,),                   # jaw 9-16
-    (70,), (63,), (105,), (66,), (107,),                                                  # right brow 17-21
-    (336,), (296,), (334,), (293,), (300,),                                               # left brow 22-26
-    (168, 6), (197, 195), (5,), (4,),                                                     # nose bridge 27-30
-    (75,), (97,), (2,), (326,), (305,),                                                   # nostrils 31-35
-    (33,), (160,), (158,), (133,), (153,), (144,),                                        # right eye 36-41
-    (362,), (385,), (387,), (263,), (373,), (380,),                                       # left eye 42-47
-    (61,), (39,), (37,), (0,), (267,), (269,), (291,),                                    # outer lip top 48-54
-    (321,), (314,), (17,), (84,), (91,),                                                  # outer lip bottom 55-59
-    (78,), (82,), (13,), (312,), (308,),                                                  # inner lip top 60-64
-    (317,), (14,), (87,),                                                                 # inner lip bottom 65-67
-)
-
 MULTIPIE68_GROUPS: dict[str, tuple[int, int]] = {
     "jaw": (0, 17), "brows": (17, 27), "nose": (27, 36), "eyes": (36, 48), "mouth": (48, 68)}
 
@@ -101,6 +67,15 @@ def mediapipe_to_multipie68(points: np.ndarray) -> np.ndarray:
     if points.shape[-2] < NUM_MEDIAPIPE_POINTS - 10:
         raise FacecapError(f"expected MediaPipe's 468 or 478 points on axis -2, got shape {list(points.shape)}")
     return points[..., _PAIRS, :].mean(axis=-2)
+
+
+def check_model(path: str | Path) -> Path:
+    """``path`` as a Path when the model file exists; else an error that says where to get it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FacecapError(f"MediaPipe face landmarker model not found: {path}. facecap never downloads it; "
+                           f"get face_landmarker.task from {MODEL_URL} (Apache-2.0) and pass its path")
+    return path
 
 
 def model_sha256(path: Path) -> str:
@@ -121,10 +96,7 @@ class MediaPipeFaceDetector:
 
     def __init__(self, model_path: str | Path, min_detection_confidence: float = 0.5,
                  min_presence_confidence: float = 0.5) -> None:
-        model_path = Path(model_path)
-        if not model_path.is_file():
-            raise FacecapError(f"MediaPipe face landmarker model not found: {model_path}. facecap never downloads "
-                               f"it; get face_landmarker.task from {MODEL_URL} (Apache-2.0) and pass its path")
+        model_path = check_model(model_path)
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
         options = vision.FaceLandmarkerOptions(

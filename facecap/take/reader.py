@@ -132,6 +132,10 @@ class Take:
         """(width, height) in pixels of camera ``cam`` (name or index)."""
         return self._source(cam).image_size
 
+    def source_path(self, cam: str | int) -> Path:
+        """The camera's frame folder or video file."""
+        return self._source(cam).path
+
     def source_index(self, cam: str | int, i: int) -> int:
         """The camera's file or video frame index that shows take frame index ``i``."""
         if not 0 <= i < self.num_frames:
