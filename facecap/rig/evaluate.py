@@ -77,7 +77,7 @@ def evaluate_rig(rig: Rig, weights: np.ndarray, identity: np.ndarray | None = No
         verts += np.einsum("bc,cvd->bvd", c, rig.corrective_deltas[:, idx])
     if R is not None:
         R = np.asarray(R, dtype=np.float64)
-        verts = np.einsum("...ij,...vj->...vi", R[:, None] if R.ndim == 3 else R, verts)
+        verts = np.einsum("bij,bvj->bvi", np.broadcast_to(R, (verts.shape[0], 3, 3)), verts)
     if t is not None:
         t = np.asarray(t, dtype=np.float64)
         verts = verts + (t[:, None] if t.ndim == 2 else t)
