@@ -57,8 +57,8 @@ class DeltaBasis:
                                      or idx.max() >= rig.num_vertices):
             raise ShapeError(f"vertices must be a non-empty [N] index array into {rig.num_vertices} vertices")
         K, C = rig.num_shapes, rig.num_correctives
-        return cls(deltas=rig.shape_deltas[:, idx].reshape(K, -1).T,
-                   corrective_deltas=rig.corrective_deltas[:, idx].reshape(C, -1).T,
+        deltas = rig.shape_deltas[:, idx].reshape(K, -1).T
+        return cls(deltas=deltas, corrective_deltas=rig.corrective_deltas[:, idx].reshape(C, deltas.shape[0]).T,
                    corrective_keys=rig.corrective_keys)
 
     @property
