@@ -6,6 +6,7 @@ eEulerXYZ order (``R = Rz @ Ry @ Rx``), weights are FBX DeformPercent (0 to 100)
 
 import csv
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,10 @@ def write_fbx_csv(anim: Animation, path: str | Path) -> Path:
     """Write ``anim`` as animation.csv; ``t`` is converted from ``anim.units`` to centimetres."""
     path = Path(path)
     t_cm = anim.t * unit_scale(anim.units, FBX_UNITS)
-    euler_deg = np.degrees(euler_xyz_from_matrix(anim.R))
+    with warnings.catch_warnings():
+        # At gimbal lock (ry = ±90°) scipy sets rz to 0 and warns; the angles still recompose R.
+        warnings.filterwarnings("ignore", message="Gimbal lock detected")
+        euler_deg = np.degrees(euler_xyz_from_matrix(anim.R))
     table = np.concatenate([anim.times[:, None], t_cm, euler_deg, anim.weights * PERCENT], axis=1)
     header = ",".join(FBX_CSV_HEAD_COLUMNS + anim.shape_names)
     rows = [f"{frame}," + ",".join(_NUMBER_FORMAT % v for v in row)

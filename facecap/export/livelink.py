@@ -14,6 +14,7 @@ side and forward axes), in radians.
 
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,11 @@ def livelink_weights(anim: Animation) -> np.ndarray:
 def head_yaw_pitch_roll(R: np.ndarray) -> np.ndarray:
     """[..., 3, 3] head rotations to [..., 3] (yaw, pitch, roll) radians, ``R = Ry(yaw) Rx(pitch) Rz(roll)``."""
     R = np.asarray(R, dtype=np.float64)
-    # scipy's upper-case "YXZ" is intrinsic: the matrix is Ry(a) @ Rx(b) @ Rz(c).
-    return Rotation.from_matrix(R.reshape(-1, 3, 3)).as_euler("YXZ").reshape(*R.shape[:-2], 3)
+    # scipy's upper-case "YXZ" is intrinsic: the matrix is Ry(a) @ Rx(b) @ Rz(c). At gimbal lock
+    # (pitch = ±90°) it sets roll to 0 and warns; the angles still recompose R.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gimbal lock detected")
+        return Rotation.from_matrix(R.reshape(-1, 3, 3)).as_euler("YXZ").reshape(*R.shape[:-2], 3)
 
 
 def matrix_from_yaw_pitch_roll(angles: np.ndarray) -> np.ndarray:

@@ -1,0 +1,129 @@
+"""livelink.csv: the exact header, ARKit name mapping, timecodes and head angles."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from facecap.errors import FormatError
+from facecap.export import Animation, write_livelink_csv
+from facecap.export.livelink import (ARKIT_SHAPES, LIVELINK_HEADER, format_timecode, frame_timecode,
+                                     head_yaw_pitch_roll, livelink_mapping, matrix_from_yaw_pitch_roll,
+                                     parse_timecode)
+
+from conftest import SHARED
+
+# FORMATS.md §6, copied by hand: the header must match it byte for byte.
+EXPECTED_HEADER = (
+    "Timecode,BlendShapeCount,EyeBlinkLeft,EyeLookDownLeft,EyeLookInLeft,EyeLookOutLeft,EyeLookUpLeft,EyeSquintLeft,"
+    "EyeWideLeft,EyeBlinkRight,EyeLookDownRight,EyeLookInRight,EyeLookOutRight,EyeLookUpRight,EyeSquintRight,"
+    "EyeWideRight,JawForward,JawRight,JawLeft,JawOpen,MouthClose,MouthFunnel,MouthPucker,MouthRight,MouthLeft,"
+    "MouthSmileLeft,MouthSmileRight,MouthFrownLeft,MouthFrownRight,MouthDimpleLeft,MouthDimpleRight,"
+    "MouthStretchLeft,MouthStretchRight,MouthRollLower,MouthRollUpper,MouthShrugLower,MouthShrugUpper,"
+    "MouthPressLeft,MouthPressRight,MouthLowerDownLeft,MouthLowerDownRight,MouthUpperUpLeft,MouthUpperUpRight,"
+    "BrowDownLeft,BrowDownRight,BrowInnerUp,BrowOuterUpLeft,BrowOuterUpRight,CheekPuff,CheekSquintLeft,"
+    "CheekSquintRight,NoseSneerLeft,NoseSneerRight,TongueOut,HeadYaw,HeadPitch,HeadRoll,LeftEyeYaw,LeftEyePitch,"
+    "LeftEyeRoll,RightEyeYaw,RightEyePitch,RightEyeRoll")
+
+
+def _anim(names, weights, R=None, **kw):
+    weights = np.asarray(weights, dtype=float)
+    T = len(weights)
+    R = np.broadcast_to(np.eye(3), (T, 3, 3)) if R is None else R
+    return Animation(tuple(names), weights, R, np.zeros((T, 3)), **kw)
+
+
+def test_header_is_exact(tmp_path):
+    assert LIVELINK_HEADER == EXPECTED_HEADER
+    assert len(ARKIT_SHAPES) == 52
+    path = write_livelink_csv(_anim(["jawOpen"], [[0.5]]), tmp_path / "l.csv")
+    assert path.read_bytes().split(b"\n")[0] == EXPECTED_HEADER.encode("ascii")
+
+
+def test_header_matches_formats_md():
+    formats = SHARED / "FORMATS.md"
+    if not formats.is_file():
+        pytest.skip(f"needs ../shared/FORMATS.md ({formats} not found)")
+    section = formats.read_text(encoding="utf-8").split("## 6.")[1]
+    header = section.split("```")[1].strip()
+    assert header == LIVELINK_HEADER
+
+
+def test_rows_mapping_and_format(tmp_path):
+    names = ["eyeBlink_L", "EyeBlinkRight", "JAWOPEN", "browInnerUp_L", "browInnerUp_R", "cheekPuff_L",
+             "cheekPuff_R", "mouthSmile_Left"]
+    w = [[0.1, 0.2, 0.3, 0.2, 0.6, 0.0, 1.0, 1.5]]
+    anim = _anim(names, w, start_timecode="00:40:28:09", frames=[25])
+    row = write_livelink_csv(anim, tmp_path / "l.csv").read_text().splitlines()[1].split(",")
+    cols = dict(zip(EXPECTED_HEADER.split(","), row))
+    assert cols["Timecode"] == "00:40:29:04.000" and cols["BlendShapeCount"] == "61"
+    assert len(row) == 63
+    assert cols["EyeBlinkLeft"] == "0.1000000000" and cols["EyeBlinkRight"] == "0.2000000000"
+    assert cols["JawOpen"] == "0.3000000000"
+    assert cols["BrowInnerUp"] == "0.4000000000" and cols["CheekPuff"] == "0.5000000000"  # means of halves
+    assert cols["MouthSmileLeft"] == "1.0000000000"  # clipped to [0, 1]
+    assert cols["TongueOut"] == "0.0000000000" and cols["MouthFunnel"] == "0.0000000000"  # absent -> 0
+    assert all(cols[k] == "0.0000000000" for k in ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "RightEyeRoll"))
+
+
+def test_ict_rig_names_map_fully(ict_face_rig):
+    sources = livelink_mapping(ict_face_rig.shape_names)
+    used = sorted(k for ks in sources for k in ks)
+    assert used == list(range(ict_face_rig.num_shapes))
+    assert [ict_face_rig.shape_names[k] for k in sources[ARKIT_SHAPES.index("BrowInnerUp")]] == \
+        ["browInnerUp_L", "browInnerUp_R"]
+    assert sources[ARKIT_SHAPES.index("TongueOut")] == []
+
+
+def test_unmappable_names_raise(tmp_path):
+    with pytest.raises(FormatError, match="rig shapes lipCornerPull, sneer match no ARKit name"):
+        write_livelink_csv(_anim(["jawOpen", "lipCornerPull", "sneer"], [[0, 0, 0]]), tmp_path / "l.csv")
+    assert not (tmp_path / "l.csv").exists()
+    with pytest.raises(FormatError, match="'jawOpen' and 'JawOpen' both map to ARKit 'JawOpen'"):
+        livelink_mapping(["jawOpen", "JawOpen"])
+    with pytest.raises(FormatError, match="CheekPuff both whole and split"):
+        livelink_mapping(["cheekPuff", "cheekPuff_L"])
+
+
+@pytest.mark.parametrize("start, frame, fps, expected", [
+    ("00:40:28:09", 25, 30, "00:40:29:04.000"),
+    ("00:00:00:00", 0, 30, "00:00:00:00.000"),
+    ("00:59:59:29", 1, 30, "01:00:00:00.000"),
+    ("23:59:59:23", 1, 24, "00:00:00:00.000"),
+    ("00:00:10:00", 59, 60, "00:00:10:59.000"),
+    ("00:00:00:00", 25.5, 30, "00:00:00:25.500"),  # .mmm: thousandths of a frame
+    ("00:00:00:00", 30, 29.97, "00:00:01:00.000"),  # non-drop-frame at round(fps)
+])
+def test_timecode_arithmetic(start, frame, fps, expected):
+    assert frame_timecode(start, frame, fps) == expected
+
+
+def test_timecode_parsing():
+    assert parse_timecode("01:00:00:01", 25) == 90001
+    assert format_timecode(90001, 25) == "01:00:00:01.000"
+    with pytest.raises(FormatError, match="out of range at 30 frames"):
+        parse_timecode("00:00:00:30", 30)
+    with pytest.raises(FormatError, match="must look like HH:MM:SS:FF"):
+        parse_timecode("00:00:00", 30)
+
+
+def test_head_angles_round_trip(rng):
+    R = Rotation.random(300, random_state=1).as_matrix()
+    locked = matrix_from_yaw_pitch_roll([[0.4, np.pi / 2, -0.3], [1.0, -np.pi / 2, 0.2],
+                                         [0.4, np.pi / 2 - 1e-7, -0.3]])
+    R = np.concatenate([R, locked])
+    angles = head_yaw_pitch_roll(R)
+    # scipy snaps to the gimbal-lock branch within ~1e-7 of it, costing up to ~3e-8 there.
+    np.testing.assert_allclose(matrix_from_yaw_pitch_roll(angles), R, atol=1e-6)
+    yaw, pitch, roll = 0.3, -0.2, 0.1
+    Ry = Rotation.from_rotvec([0, yaw, 0]).as_matrix()
+    Rx = Rotation.from_rotvec([pitch, 0, 0]).as_matrix()
+    Rz = Rotation.from_rotvec([0, 0, roll]).as_matrix()
+    np.testing.assert_allclose(head_yaw_pitch_roll(Ry @ Rx @ Rz), [yaw, pitch, roll], atol=1e-12)
+
+
+def test_head_columns_are_written(tmp_path):
+    R = matrix_from_yaw_pitch_roll([[0.3, -0.2, 0.1]])
+    row = write_livelink_csv(_anim(["jawOpen"], [[0.0]], R=R), tmp_path / "l.csv").read_text().splitlines()[1]
+    cols = dict(zip(EXPECTED_HEADER.split(","), row.split(",")))
+    assert (cols["HeadYaw"], cols["HeadPitch"], cols["HeadRoll"]) == ("0.3000000000", "-0.2000000000",
+                                                                        "0.1000000000")
