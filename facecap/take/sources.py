@@ -123,6 +123,8 @@ class VideoSource(FrameSource):
 
     def __init__(self, name: str, path: Path) -> None:
         self.name, self.path = name, path
+        self._gen: Iterator | None = None
+        self._next = 0
         try:
             self.count = int(imageio_ffmpeg.count_frames_and_secs(str(path))[0])
             gen = imageio_ffmpeg.read_frames(str(path))
@@ -134,8 +136,6 @@ class VideoSource(FrameSource):
             raise FacecapError(f"camera '{name}': video {path} has no frames")
         self.fps = float(meta.get("fps") or 0.0)
         self.image_size = tuple(int(v) for v in meta["size"])
-        self._gen: Iterator | None = None
-        self._next = 0
 
     def _open(self, index: int) -> None:
         self.close()

@@ -1,0 +1,188 @@
+"""open_take on generated tiny takes (PNG folders, mp4) and on dev_ict_4cam: order, offsets, bit depth, errors."""
+
+import json
+import tracemalloc
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from facecap.camera.model import Calibration, Camera, load_calibration
+from facecap.errors import ConfigError, FacecapError, FormatError
+from facecap.take import FrameCache, open_take
+from tests.conftest import shared_path
+
+W, H = 64, 48
+BLOCK, BITS = 6, 10  # the frame number is written in binary as 6x6 blocks, robust to H.264 compression
+
+
+def _coded_frame(n: int) -> np.ndarray:
+    """[H, W, 3] uint8 whose top row of BITS blocks spells ``n`` in binary (white = 1)."""
+    img = np.full((H, W, 3), 64, np.uint8)
+    for bit in range(BITS):
+        if (n >> bit) & 1:
+            img[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255
+    return img
+
+
+def _decode(frame: np.ndarray) -> int:
+    """Frame number from a float [0, 1] frame written by _coded_frame."""
+    means = [frame[2:BLOCK - 2, b * BLOCK + 2:(b + 1) * BLOCK - 2].mean() for b in range(BITS)]
+    return int(sum(1 << b for b, m in enumerate(means) if m > 0.6))
+
+
+def _write_png_folder(folder, numbers, names=None):
+    folder.mkdir(parents=True)
+    for k, n in enumerate(numbers):
+        cv2.imwrite(str(folder / (names[k] if names else f"f{k}.png")), _coded_frame(n)[:, :, ::-1])
+
+
+def _write_mp4(path, count):
+    writer = imageio_ffmpeg.write_frames(str(path), (W, H), fps=30, quality=9, macro_block_size=16,
+                                         output_params=["-g", "25"], ffmpeg_log_level="error")
+    writer.send(None)
+    for n in range(count):
+        writer.send(_coded_frame(n))
+    writer.close()
+
+
+def _calib(names):
+    cams = tuple(Camera(n, (W, H), np.array([[50.0, 0, 32], [0, 50, 24], [0, 0, 1]]), np.zeros(5), np.eye(3),
+                        np.array([0, 0, 500.0])) for n in names)
+    return Calibration("mm", cams)
+
+
+def test_natural_order_offsets_and_range(tmp_path):
+    # file names whose plain sort order differs from their natural order
+    names = [f"img{k}.png" for k in range(12)]
+    _write_png_folder(tmp_path / "camA", range(12), names)
+    _write_png_folder(tmp_path / "camB", range(100, 112))
+    (tmp_path / "take.json").write_text(json.dumps({"fps": 25, "start_timecode": "01:00:00:00",
+                                                    "frame_range": [2, 7], "cameras": {"camB": {"frame_offset": 3}}}))
+    with open_take(tmp_path) as take:
+        assert take.camera_names == ["camA", "camB"]
+        assert take.num_frames == 5 and take.frame_range == (2, 7) and take.fps == 25.0
+        assert take.start_timecode == "01:00:00:00" and take.image_size("camB") == (W, H)
+        for i in range(5):
+            a, b = take.frames(i)
+            assert a.dtype == np.float32 and a.shape == (H, W, 3) and 0 <= a.min() and a.max() <= 1
+            assert _decode(a) == 2 + i                     # take frame 2+i = camA file 2+i
+            assert _decode(b) == 100 + 2 + i + 3           # camB file 2+i+3
+        with pytest.raises(FacecapError, match="frame 5 out of range"):
+            take.frame("camA", 5)
+        with pytest.raises(FacecapError, match="no camera 'camC'"):
+            take.frame("camC", 0)
+
+
+def test_grey_and_16bit_frames(tmp_path):
+    folder = tmp_path / "cam0"
+    folder.mkdir()
+    grey16 = (np.arange(W * H, dtype=np.uint16).reshape(H, W) * 20)
+    cv2.imwrite(str(folder / "0.png"), grey16)
+    cv2.imwrite(str(folder / "1.tif"), np.full((H, W), 128, np.uint8))
+    with open_take(tmp_path) as take:
+        f0, f1 = take.frame(0, 0), take.frame(0, 1)
+    assert f0.shape == (H, W, 3) and f0.dtype == np.float32
+    np.testing.assert_allclose(f0[..., 1], grey16 / 65535.0, atol=1e-6)
+    np.testing.assert_allclose(f1, 128 / 255.0, atol=1e-6)
+
+
+def test_video_matches_sequential_decode_after_seeks(tmp_path):
+    _write_mp4(tmp_path / "cam0.mp4", 120)
+    with open_take(tmp_path) as take:
+        assert take.num_frames == 120 and take.fps == 30.0
+        # forward, a skip, a long jump ahead (seek), backwards (seek), repeat (cache)
+        for i in [0, 1, 5, 100, 37, 38, 119, 3, 3]:
+            assert _decode(take.frame("cam0", i)) == i
+
+
+def test_long_video_streams_in_bounded_memory(tmp_path):
+    _write_mp4(tmp_path / "cam0.mp4", 300)
+    frame_bytes = W * H * 3
+    with open_take(tmp_path, cache_frames=8) as take:
+        take.frame(0, 0)
+        tracemalloc.start()
+        for i in range(take.num_frames):
+            assert _decode(take.frame(0, i)) == i
+            assert len(take.cache) <= 8 and take.cache.nbytes <= 8 * frame_bytes
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    # 8 cached uint8 frames + a float copy + decoder buffers; all 300 frames would be 300 * 9 kB.
+    assert peak < 60 * frame_bytes, peak
+
+
+def test_frame_cache_lru():
+    cache = FrameCache(2)
+    loads = []
+    def loader(k):
+        return lambda: loads.append(k) or np.full(3, k)
+    for k in [1, 2, 1, 3, 1, 2]:
+        cache.get(k, loader(k))
+    assert loads == [1, 2, 3, 2] and len(cache) == 2         # 2 was evicted by 3 (1 was more recent)
+    assert not cache.get(1, loader(1)).flags.writeable
+    with pytest.raises(ConfigError, match="cache_frames must be at least 1"):
+        FrameCache(0)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(FacecapError, match="take folder not found"):
+        open_take(tmp_path / "nope")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FacecapError, match="no cameras found"):
+        open_take(tmp_path)
+    _write_png_folder(tmp_path / "cam0", range(5))
+    _write_png_folder(tmp_path / "cam1", range(4))
+    with pytest.raises(FacecapError, match="unequal frame counts: cam0 5 frames, cam1 4 frames"):
+        open_take(tmp_path)
+    with pytest.raises(FacecapError, match=r"camera\(s\) cam1 missing from the calibration"):
+        open_take(tmp_path, calibration=_calib(["cam0"]))
+    (tmp_path / "take.json").write_text(json.dumps({"frame_range": [0, 5]}))
+    with pytest.raises(FacecapError, match=r"frame_range \[0, 5\) is not covered by camera\(s\) cam1"):
+        open_take(tmp_path)
+    (tmp_path / "take.json").write_text(json.dumps({"frame_range": [0, 4]}))
+    with open_take(tmp_path, calibration=_calib(["cam1", "cam0"])) as take:
+        assert take.camera_names == ["cam1", "cam0"] and take.calibration.names == ["cam1", "cam0"]
+        (tmp_path / "cam0" / "f3.png").write_bytes(b"not a png")
+        with pytest.raises(FacecapError, match="cannot read frame .*f3.png"):
+            take.frame("cam0", 3)
+    (tmp_path / "take.json").write_text(json.dumps({"frame_range": [3, 1]}))
+    with pytest.raises(FormatError, match="'frame_range' must be"):
+        open_take(tmp_path)
+    (tmp_path / "take.json").write_text(json.dumps({"cameras": {"cam7": {"frame_offset": 1}}}))
+    with pytest.raises(FormatError, match=r"camera\(s\) cam7 not in the take"):
+        open_take(tmp_path)
+    (tmp_path / "take.json").write_text(json.dumps({"fps": -1}))
+    with pytest.raises(FormatError, match="'fps' must be a positive number"):
+        open_take(tmp_path)
+    (tmp_path / "take.json").write_text(json.dumps({"start_timecode": "1:2"}))
+    with pytest.raises(FormatError, match="'start_timecode' must look like"):
+        open_take(tmp_path)
+    (tmp_path / "take.json").write_text("{")
+    with pytest.raises(FormatError, match="not valid JSON"):
+        open_take(tmp_path)
+
+
+def test_bad_video_and_size_mismatch(tmp_path):
+    (tmp_path / "cam0.mp4").write_bytes(b"garbage")
+    with pytest.raises(FacecapError, match="cannot read video .*cam0.mp4"):
+        open_take(tmp_path)
+    (tmp_path / "cam0.mp4").unlink()
+    _write_png_folder(tmp_path / "cam0", range(2))
+    calib = _calib(["cam0"])
+    bad = Calibration("mm", (Camera("cam0", (W * 2, H), calib.cameras[0].K, np.zeros(5), np.eye(3), np.ones(3)),))
+    with pytest.raises(FacecapError, match="frames are 64x48 but the calibration says 128x48"):
+        open_take(tmp_path, calibration=bad)
+
+
+def test_dev_take():
+    path = shared_path("data", "takes", "dev_ict_4cam")
+    with open_take(path, load_calibration(path / "calibration.json"), cache_frames=8) as take:
+        assert take.camera_names == ["cam00", "cam01", "cam02", "cam03"]
+        assert take.num_frames == 60 and take.fps == 30.0 and take.start_timecode == "00:40:28:09"
+        frames = take.frames(59)
+        assert all(f.shape == (600, 800, 3) and f.dtype == np.float32 for f in frames)
+        assert all(0.2 < f.mean() < 0.6 for f in frames)
+        jpeg = cv2.imread(str(path / "cam00" / "000059.jpg"))[:, :, ::-1] / 255.0
+        np.testing.assert_allclose(frames[0], jpeg, atol=1e-6)
+        assert len(take.cache) <= 8
