@@ -47,7 +47,7 @@ def test_ground_truth_loads():
                                atol=1e-9)
 
 
-def _valid(rng) -> dict:
+def _valid() -> dict:
     return {"format": "facecap-animation", "version": 1, "fps": 30.0, "units": "mm", "shape_names": ["a", "b"],
             "frames": [{"frame": 0, "time": 0.0, "weights": [0.1, 0.2],
                         "head": {"R": np.eye(3).tolist(), "t": [1, 2, 3]}}]}
@@ -72,8 +72,8 @@ def _valid(rng) -> dict:
     (lambda d: d["frames"][0]["head"].update(R=[[1, 0], [0, 1]]), r"frames\[0\].head: key 'R' must have shape"),
     (lambda d: d["frames"][0]["head"].update(t=[1, 2, float("nan")]), r"frames\[0\].head: key 't' holds NaN"),
 ])
-def test_validation_names_file_and_key(tmp_path, rng, edit, match):
-    data = _valid(rng)
+def test_validation_names_file_and_key(tmp_path, edit, match):
+    data = _valid()
     edit(data)
     path = tmp_path / "anim.json"
     path.write_text(json.dumps(data))
