@@ -93,11 +93,11 @@ def test_clip_depth_range_and_near_far(rng):
     clip = world_to_clip(X, cams, near, far)
     ndc_z = clip[..., 2] / clip[..., 3]
     assert ndc_z.abs().max() < 1
+    eye = torch.eye(3, dtype=torch.float64)[None]
+    identity_cam = CameraTensors(eye, torch.zeros(1, 14, dtype=torch.float64), eye,
+                                 torch.zeros(1, 3, dtype=torch.float64), cams.image_sizes[:1], ("id",))
     at_planes = world_to_clip(torch.tensor([[0.0, 0.0, 100.0], [0.0, 0.0, 900.0]], dtype=torch.float64),
-                              cams.select([0]).__class__(torch.eye(3, dtype=torch.float64)[None], cams.dist[:1] * 0,
-                                                         torch.eye(3, dtype=torch.float64)[None],
-                                                         torch.zeros(1, 3, dtype=torch.float64),
-                                                         cams.image_sizes[:1], ("id",)), 100.0, 900.0)
+                              identity_cam, 100.0, 900.0)
     torch.testing.assert_close(at_planes[0, :, 2] / at_planes[0, :, 3], torch.tensor([-1.0, 1.0], dtype=torch.float64))
 
 
