@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy.linalg.blas import dsyrk
 
 from facecap.checks import check_shape
 from facecap.errors import ShapeError
@@ -81,8 +82,8 @@ class DeltaBasis:
     @cached_property
     def gram(self) -> np.ndarray:
         """[K + C, K + C] ``columns^T columns``: fidelity in Gram space never touches the n coordinates."""
-        A = self.columns
-        return A.T @ A
+        upper = dsyrk(1.0, self.columns.T)  # BLAS symmetric rank-k update: half the flops of A^T A
+        return np.triu(upper) + np.triu(upper, 1).T
 
     @cached_property
     def magnitudes(self) -> np.ndarray:
