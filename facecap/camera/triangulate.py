@@ -85,7 +85,8 @@ def _refine(X: np.ndarray, x: np.ndarray, w: np.ndarray, R: np.ndarray, t: np.nd
         finite = np.isfinite(H).all((-1, -2)) & np.isfinite(g).all(-1)
         H = np.where(finite[:, None, None], H, np.eye(3))
         ok = finite & (np.linalg.det(H) > 0)
-        step = np.linalg.solve(np.where(ok[:, None, None], H, np.eye(3)), np.where(ok[:, None], g, 0.0)[..., None])[..., 0]
+        g = np.where(ok[:, None], g, 0.0)
+        step = np.linalg.solve(np.where(ok[:, None, None], H, np.eye(3)), g[..., None])[..., 0]
         X = X - np.where(ok[:, None], step, 0.0)
     return X
 

@@ -64,7 +64,8 @@ def read_take_json(path: Path) -> TakeInfo:
         ok = (isinstance(frame_range, list) and len(frame_range) == 2
               and all(isinstance(v, int) for v in frame_range) and 0 <= frame_range[0] < frame_range[1])
         if not ok:
-            raise FormatError(f"{path}: 'frame_range' must be [start, stop) with 0 <= start < stop, got {frame_range!r}")
+            raise FormatError(f"{path}: 'frame_range' must be [start, stop) with 0 <= start < stop, "
+                              f"got {frame_range!r}")
         frame_range = (int(frame_range[0]), int(frame_range[1]))
     offsets = {}
     for name, cam in (data.get("cameras") or {}).items():
