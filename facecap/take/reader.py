@@ -3,7 +3,7 @@
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,13 @@ class TakeInfo:
     fps: float | None = None
     start_timecode: str = DEFAULT_TIMECODE
     frame_range: tuple[int, int] | None = None
-    frame_offsets: dict[str, int] | None = None
+    frame_offsets: dict[str, int] = field(default_factory=dict)
 
 
 def read_take_json(path: Path) -> TakeInfo:
     """Parse take.json; a missing file gives the defaults, a malformed one raises FormatError naming the key."""
     if not path.is_file():
-        return TakeInfo(frame_offsets={})
+        return TakeInfo()
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except json.JSONDecodeError as err:
