@@ -1,8 +1,6 @@
 """Reference rasteriser in plain torch with nvdiffrast's output layout (any device, float32 or float64).
 
-Visibility is a chunked z-buffer: every triangle's screen bounding box is expanded into candidate
-(triangle, pixel) pairs (``torch.repeat_interleave``), edge functions keep the covered pairs, and a
-``scatter_reduce(amin)`` over the key ``(z/w, triangle id)`` keeps the nearest triangle per pixel.
+Visibility comes from the z-buffer in :mod:`facecap.render.torch_raster.zbuffer` (no gradients).
 Then the winning triangle's barycentrics are recomputed from ``pos`` with autograd on, so
 ``rast[..., :2]`` (and ``rast_db``) carry exact gradients to ``pos`` exactly where nvdiffrast's
 ``rasterize`` backward sends them (Laine et al. 2020, "Modular Primitives for High-Performance
@@ -12,19 +10,15 @@ Conventions (nvdiffrast/torch/ops.py, ``rasterize`` docstring): pixel (x, y) has
 ((2x + 1) / W - 1, (2y + 1) / H - 1), so row 0 is clip y = -1; (u, v) are the perspective-correct
 barycentrics of the triangle's vertices 1 and 2; z/w is the screen-linear depth; the fourth channel is
 triangle_id + 1 with 0 for empty pixels. Differences from nvdiffrast's CUDA rasteriser: no sub-pixel
-snapping (coverage ties on shared edges are broken by a top-left rule instead), and triangles with a
-vertex at w <= 0 are dropped instead of being clipped at the near plane.
+snapping (a pixel centre exactly on a shared edge goes to the nearer, then lower-index triangle), and
+triangles with a vertex at w <= 0 are dropped instead of being clipped at the near plane.
 """
 
 import torch
 
-__all__ = ["rasterize_torch", "visible_triangles", "PAIRS_PER_CHUNK"]
+from facecap.render.torch_raster.zbuffer import visible_triangles
 
-PAIRS_PER_CHUNK = 1 << 22  # candidate pairs per chunk: ~20 temporaries x 4M x 8 bytes keeps a chunk under ~1 GB
-_MIN_W = 1e-8  # vertices at w below this are behind the eye; their triangles are dropped (no near clipping)
-_EMPTY_KEY = torch.iinfo(torch.int64).max
-_LOW32 = 0xFFFFFFFF
-_SIGN_FREE_BITS = 0x7FFFFFFF
+__all__ = ["rasterize_torch", "barycentrics", "screen_coords"]
 
 
 def screen_coords(pos: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -33,101 +27,6 @@ def screen_coords(pos: torch.Tensor, height: int, width: int) -> tuple[torch.Ten
     x = (pos[..., 0] / w + 1.0) * (0.5 * width)
     y = (pos[..., 1] / w + 1.0) * (0.5 * height)
     return x, y, pos[..., 2] / w
-
-
-def _ordered_int(depth: torch.Tensor) -> torch.Tensor:
-    """float32 depths -> int64 with the same order (IEEE bits, negatives mirrored), for packing into a sort key."""
-    bits = depth.to(torch.float32).contiguous().view(torch.int32).to(torch.int64)
-    return torch.where(bits < 0, bits ^ _SIGN_FREE_BITS, bits)
-
-
-def _triangle_setup(pos: torch.Tensor, tri: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per (batch, triangle): packed edge equations, depth weights and bounding boxes, and the pair count.
-
-    Returns setup [B*F, 18] (A[3], B[3], C[3], own[3] as 0/1, z/w / area [3], x0, y0, box width) and
-    count [B*F] candidate pixels (0 for culled triangles). Edge i is opposite vertex i; its equation
-    e_i = A X + B Y + C is computed from the edge's vertices in index order, so two triangles sharing an
-    edge evaluate exactly opposite values (watertight), then flipped so the inside is e >= 0.
-    """
-    x, y, zw = screen_coords(pos, height, width)
-    tl = tri.long()
-    gx, gy, gz = x[:, tl], y[:, tl], zw[:, tl]  # [B, F, 3]
-    gw = pos[..., 3][:, tl]
-    ia, ib = tl[:, [1, 2, 0]], tl[:, [2, 0, 1]]  # edge i runs between vertices i+1 and i+2
-    swap = ia > ib
-    ka = torch.where(swap, torch.tensor([2, 0, 1], device=tl.device), torch.tensor([1, 2, 0], device=tl.device))
-    kb = torch.where(swap, torch.tensor([1, 2, 0], device=tl.device), torch.tensor([2, 0, 1], device=tl.device))
-    ax, ay = gx.gather(2, ka.expand_as(gx)), gy.gather(2, ka.expand_as(gy))
-    bx, by = gx.gather(2, kb.expand_as(gx)), gy.gather(2, kb.expand_as(gy))
-    ea, eb = by - ay, ax - bx
-    ec = -(ax * ea + ay * eb)
-    area2 = (gx[..., 1] - gx[..., 0]) * (gy[..., 2] - gy[..., 0]) - (gx[..., 2] - gx[..., 0]) * (gy[..., 1] - gy[..., 0])
-    # Sign of the opposite vertex in each edge equation: makes the inside positive whatever the winding.
-    side = torch.sign(ea * gx + eb * gy + ec)
-    ea, eb, ec = ea * side, eb * side, ec * side
-    own = (ea > 0) | ((ea == 0) & (eb > 0))  # top-left rule: ties on an edge go to one of its two triangles
-    inv_area = 1.0 / area2.abs()
-    zscaled = gz * inv_area[..., None]
-
-    ok = (gw > _MIN_W).all(-1) & (area2 != 0) & torch.isfinite(area2) & (side != 0).all(-1)
-    ok &= (gz.amin(-1) <= 1.0) & (gz.amax(-1) >= -1.0)
-    big = float(max(height, width) + 2)
-    x0 = torch.ceil(gx.amin(-1).clamp(-2.0, big) - 0.5).clamp(min=0)
-    x1 = torch.floor(gx.amax(-1).clamp(-2.0, big) - 0.5).clamp(max=width - 1)
-    y0 = torch.ceil(gy.amin(-1).clamp(-2.0, big) - 0.5).clamp(min=0)
-    y1 = torch.floor(gy.amax(-1).clamp(-2.0, big) - 0.5).clamp(max=height - 1)
-    bw, bh = (x1 - x0 + 1).clamp(min=0), (y1 - y0 + 1).clamp(min=0)
-    count = torch.where(ok, bw * bh, torch.zeros_like(bw)).long()
-    setup = torch.cat([ea, eb, ec, own.to(ea.dtype), zscaled, x0[..., None], y0[..., None], bw[..., None]], dim=-1)
-    return setup.reshape(-1, setup.shape[-1]), count.reshape(-1)
-
-
-def visible_triangles(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
-    """Nearest triangle per pixel: pos [B, V, 4] clip, tri [F, 3] -> [B, H, W] int64 triangle index, -1 where empty.
-
-    Depth test keeps the smallest z/w in [-1, 1]; exact depth ties go to the lower triangle index.
-    Not differentiable (visibility is discrete).
-    """
-    height, width = resolution
-    batch, num_tri = pos.shape[0], tri.shape[0]
-    with torch.no_grad():
-        setup, count = _triangle_setup(pos.detach(), tri, height, width)
-        live = torch.nonzero(count).squeeze(1)
-        counts = count[live]
-        zbuf = torch.full((batch * height * width,), _EMPTY_KEY, dtype=torch.int64, device=pos.device)
-        ends = torch.cumsum(counts, 0)
-        start = 0
-        while start < len(live):
-            base = int(ends[start - 1]) if start else 0
-            stop = max(int(torch.searchsorted(ends, base + PAIRS_PER_CHUNK, right=True)), start + 1)
-            _rasterize_chunk(setup, live[start:stop], counts[start:stop], zbuf, num_tri, height, width)
-            start = stop
-        tri_id = torch.where(zbuf == _EMPTY_KEY, torch.full_like(zbuf, -1), zbuf & _LOW32)
-    return tri_id.reshape(batch, height, width)
-
-
-def _rasterize_chunk(setup: torch.Tensor, live: torch.Tensor, counts: torch.Tensor, zbuf: torch.Tensor,
-                     num_tri: int, height: int, width: int) -> None:
-    """Expand the chunk's triangles into candidate pixels, test coverage and depth, and min-reduce into zbuf."""
-    local = torch.repeat_interleave(torch.arange(len(live), device=live.device), counts)
-    offsets = torch.cumsum(counts, 0) - counts
-    k = torch.arange(len(local), device=live.device) - offsets[local]
-    inst = live[local]
-    s = setup[inst]
-    bw = s[:, 17].long()
-    px = s[:, 15].long() + k % bw
-    py = s[:, 16].long() + torch.div(k, bw, rounding_mode="floor")
-    cx = px.to(s.dtype) + 0.5
-    cy = py.to(s.dtype) + 0.5
-    e = s[:, 0:3] * cx[:, None] + s[:, 3:6] * cy[:, None] + s[:, 6:9]
-    inside = ((e > 0) | ((e == 0) & (s[:, 9:12] > 0))).all(1)
-    depth = (e * s[:, 12:15]).sum(1)
-    inside &= (depth >= -1.0) & (depth <= 1.0)
-    inst, px, py, depth = inst[inside], px[inside], py[inside], depth[inside]
-    b = torch.div(inst, num_tri, rounding_mode="floor")
-    pixel = (b * height + py) * width + px
-    key = _ordered_int(depth) * (1 << 32) + (inst - b * num_tri)
-    zbuf.scatter_reduce_(0, pixel, key, "amin")
 
 
 def barycentrics(pos: torch.Tensor, tri: torch.Tensor, tri_id: torch.Tensor, with_db: bool
