@@ -84,7 +84,8 @@ def rackovic(repeats: int) -> bool:
                   f"{m.mesh_error_mean:>11.4f}{m.mesh_error_max:>10.4f}{m.roughness_per_controller:>11.5f}"
                   f"{m.weight_rmse:>9.4f}{res.sweeps:>8d}   (CPU {cpu:.3f} s, {their_time / cpu:.1f}x)")
             if mode == "ours joint":
-                checks = {"J <= theirs": J <= J_theirs, f"J within {JOINT_GAP:.1%} of best": J <= best * (1 + JOINT_GAP),
+                checks = {"J <= theirs": J <= J_theirs,
+                          f"J within {JOINT_GAP:.1%} of best": J <= best * (1 + JOINT_GAP),
                           f">= {SPEEDUP_TARGET:.0f}x faster": their_time / t >= SPEEDUP_TARGET,
                           "roughness <= theirs": m.roughness_per_controller <= m_theirs.roughness_per_controller,
                           "mesh mean <= theirs": m.mesh_error_mean <= m_theirs.mesh_error_mean}

@@ -50,7 +50,7 @@ def load_target_meshes(path: str | Path) -> np.ndarray:
 
 
 def stable_vertices(rig: Rig, fraction: float) -> np.ndarray:
-    """[N] indices of the ``fraction`` of vertices whose largest shape or corrective offset is smallest (skull, not lips)."""
+    """[N] indices of the ``fraction`` of vertices whose largest shape or corrective offset is smallest (skull)."""
     if not 0 < fraction <= 1:
         raise ShapeError(f"stable_fraction must lie in (0, 1], got {fraction}")
     offsets = np.concatenate([rig.shape_deltas, rig.corrective_deltas])

@@ -18,9 +18,11 @@ def tiny_rig(rng) -> Rig:
     V, K = 30, 4
     deltas = np.zeros((K, V, 3))
     deltas[:, 10:] = rng.normal(size=(K, V - 10, 3))  # vertices 0..9 never move: the "skull"
-    return Rig(units="mm", neutral=rng.normal(scale=10.0, size=(V, 3)), faces=np.array([[0, 1, 2], [2, 3, 4]], np.int32),
+    return Rig(units="mm", neutral=rng.normal(scale=10.0, size=(V, 3)),
+               faces=np.array([[0, 1, 2], [2, 3, 4]], np.int32),
                shape_names=("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft"), shape_deltas=deltas,
-               corrective_keys=np.array([[0, 1, -1, -1]], np.int32), corrective_deltas=deltas[:1] * rng.normal(size=(1, V, 3)),
+               corrective_keys=np.array([[0, 1, -1, -1]], np.int32),
+               corrective_deltas=deltas[:1] * rng.normal(size=(1, V, 3)),
                identity_deltas=np.zeros((0, V, 3)))
 
 
