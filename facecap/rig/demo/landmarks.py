@@ -5,20 +5,20 @@ right (-x) to left (+x), right brow 17-21 and left brow 22-26 (outer to inner, t
 outer), nose bridge 27-30 top to tip, nostril base 31-35 right to left, right eye 36-41 and left
 eye 42-47 (clockwise in the image from the outer / inner corner), outer lip 48-59 from the right
 corner over the upper lip, inner lip 60-67. Targets are (x, y) points on the designed features; each
-is snapped to the front-most vertex near it, the inner lip to the split mouth row's copies.
+is projected along -z onto the surface and snapped to the nearest vertex, the inner lip to the split mouth row's copies.
 """
 
 import numpy as np
 
-from facecap.rig.demo.sdf import EYE_CENTRE, EYE_HALF_WIDTH, MOUTH_HALF_WIDTH, MOUTH_Y, NOSE_TIP, lid_curve, \
-    lip_outline
+from facecap.rig.demo.sdf import EYE_CENTRE, EYE_HALF_WIDTH, MOUTH_HALF_WIDTH, NOSE_TIP, head_sdf, lid_curve, \
+    lip_outline, mouth_line_y
 from facecap.rig.demo.surface import HeadMesh
 
 __all__ = ["landmark_vertices", "NUM_LANDMARKS"]
 
 NUM_LANDMARKS = 68
 _JAW_HALF_WIDTH, _JAW_TOP, _CHIN_BOTTOM = 7.0, 3.4, -7.9  # cm; the jaw-line contour's design
-_SNAP_RADIUS = 0.6  # cm; search radius in (x, y) for the front-most vertex
+_MARCH_FROM, _MARCH_TO, _MARCH_STEP = 16.0, -4.0, 0.02  # cm; the z range and step of the landmark rays
 
 
 def _left_eye_xy() -> np.ndarray:
@@ -45,19 +45,23 @@ def _targets() -> np.ndarray:
     upper = np.column_stack([ux, lip_outline(ux, upper=True)])
     lx = np.array([0.62, 0.3, 0.0, -0.3, -0.62]) * MOUTH_HALF_WIDTH
     lower = np.column_stack([lx, lip_outline(lx, upper=False)])
-    corners = np.array([[-MOUTH_HALF_WIDTH, MOUTH_Y], [MOUTH_HALF_WIDTH, MOUTH_Y]])
+    corner_y = float(mouth_line_y(MOUTH_HALF_WIDTH))
+    corners = np.array([[-MOUTH_HALF_WIDTH, corner_y], [MOUTH_HALF_WIDTH, corner_y]])
     outer_lip = np.vstack([corners[:1], upper, corners[1:], lower])
     return np.vstack([jaw, brows, bridge, nostrils, right_eye, left_eye, outer_lip])
 
 
 def _front_most(vertices: np.ndarray, candidates: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """[L] index (into vertices) of the largest-z candidate within _SNAP_RADIUS of each (x, y) target."""
-    xy = vertices[candidates, :2]
-    d2 = ((targets[:, None, :] - xy[None]) ** 2).sum(-1)
-    near = d2 < _SNAP_RADIUS ** 2
-    score = np.where(near, vertices[candidates, 2][None], -np.inf)
-    best = np.where(near.any(1), score.argmax(1), d2.argmin(1))
-    return candidates[best]
+    """[L] index (into vertices) of the candidate nearest the front-most surface point at each (x, y).
+
+    The surface point is found by marching a ray down -z through the SDF from in front of the face.
+    """
+    z = np.arange(_MARCH_FROM, _MARCH_TO, -_MARCH_STEP)
+    points = np.concatenate([np.repeat(targets, len(z), axis=0), np.tile(z, len(targets))[:, None]], axis=1)
+    inside = (head_sdf(points) < 0.0).reshape(len(targets), len(z))
+    surface = np.column_stack([targets, z[inside.argmax(1)]])
+    d2 = ((surface[:, None, :] - vertices[candidates][None]) ** 2).sum(-1)
+    return candidates[d2.argmin(1)]
 
 
 def landmark_vertices(mesh: HeadMesh) -> np.ndarray:

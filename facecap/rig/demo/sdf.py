@@ -9,7 +9,7 @@ for the "offset in cm" meaning of the feature sizes.
 
 import numpy as np
 
-__all__ = ["head_sdf", "lid_curve", "lip_outline", "HEAD_CENTRE", "MOUTH_Y", "MOUTH_Z", "MOUTH_HALF_WIDTH", "EYE_CENTRE", "EYE_HALF_WIDTH",
+__all__ = ["head_sdf", "lid_curve", "lip_outline", "mouth_line_y", "HEAD_CENTRE", "MOUTH_Y", "MOUTH_Z", "MOUTH_HALF_WIDTH", "EYE_CENTRE", "EYE_HALF_WIDTH",
            "EYE_UPPER_LID", "EYE_LOWER_LID", "NOSE_TIP", "mouth_polar_angle", "polar_angle"]
 
 HEAD_CENTRE = np.array([0.0, 0.8, 0.6])  # cm; origin of the casting rays, inside the skull behind the nose
@@ -20,7 +20,8 @@ EYE_HALF_WIDTH = 1.3                      # cm; corner to centre
 EYE_UPPER_LID, EYE_LOWER_LID = 0.48, 0.36  # cm; lid heights above/below EYE_CENTRE at mid-eye
 NOSE_TIP = np.array([0.0, 0.4, 12.95])    # cm
 
-_UPPER_LIP_HEIGHT, _LOWER_LIP_HEIGHT = 0.8, 0.95  # cm; vermilion heights at mid-mouth
+_UPPER_LIP_HEIGHT, _LOWER_LIP_HEIGHT = 0.75, 0.95  # cm; vermilion heights at mid-mouth
+_LIP_RECESS = 1.7  # cm; how far the mouth corners sit behind the mid-lips
 _MOUTH_GROOVE_DEPTH = 0.22  # cm; how far the lip crease sinks into the lips
 _MOUTH_GROOVE_WIDTH = 0.012  # rad of polar angle; the crease's half-width seen from HEAD_CENTRE
 
@@ -31,10 +32,20 @@ def lid_curve(x: np.ndarray, upper: bool) -> np.ndarray:
     return EYE_CENTRE[1] + (EYE_UPPER_LID if upper else -EYE_LOWER_LID) * shape
 
 
+def mouth_line_y(x: np.ndarray) -> np.ndarray:
+    """Height (cm) of the mouth line (where the lips meet) at x.
+
+    The line is the grid row at the mouth's polar angle, a cone about HEAD_CENTRE's vertical, so it
+    rises towards the corners, where the lips sit further back (_LIP_RECESS at the corners).
+    """
+    z = MOUTH_Z - _LIP_RECESS * (np.asarray(x) / MOUTH_HALF_WIDTH) ** 2
+    return HEAD_CENTRE[1] + np.hypot(x, z - HEAD_CENTRE[2]) / np.tan(mouth_polar_angle())
+
+
 def lip_outline(x: np.ndarray, upper: bool) -> np.ndarray:
     """Height (cm) of the outer lip border (vermilion line) at x, upper or lower lip."""
     shape = np.clip(1.0 - (x / MOUTH_HALF_WIDTH) ** 2, 0.0, None)
-    return MOUTH_Y + (_UPPER_LIP_HEIGHT * shape ** 0.6 if upper else -_LOWER_LIP_HEIGHT * shape ** 0.8)
+    return mouth_line_y(x) + (_UPPER_LIP_HEIGHT * shape ** 0.6 if upper else -_LOWER_LIP_HEIGHT * shape ** 0.8)
 
 
 def polar_angle(points: np.ndarray) -> np.ndarray:
@@ -49,9 +60,9 @@ def mouth_polar_angle() -> float:
 
 
 def _ellipsoid(p: np.ndarray, centre, radii) -> np.ndarray:
-    q = (p - np.asarray(centre)) / np.asarray(radii)
-    k0 = np.linalg.norm(q, axis=1)
-    k1 = np.linalg.norm(q / np.asarray(radii), axis=1)
+    qx, qy, qz = ((p[:, k] - centre[k]) / radii[k] for k in range(3))
+    k0 = np.sqrt(qx * qx + qy * qy + qz * qz)
+    k1 = np.sqrt((qx / radii[0]) ** 2 + (qy / radii[1]) ** 2 + (qz / radii[2]) ** 2)
     return k0 * (k0 - 1.0) / np.maximum(k1, 1e-12)
 
 

@@ -14,16 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from facecap.rig.demo.sdf import EYE_CENTRE, EYE_HALF_WIDTH, MOUTH_HALF_WIDTH, MOUTH_Y, lid_curve, \
-    mouth_polar_angle, polar_angle
+    mouth_line_y, mouth_polar_angle, polar_angle
 from facecap.rig.demo.surface import LOWER_LIP, MOUTH_CORNER, UPPER_LIP, HeadMesh
 
 __all__ = ["RigOffsets", "build_offsets", "vertex_normals", "JAW_OPEN_DEGREES"]
 
 JAW_PIVOT = np.array([0.0, 1.0, -0.5])  # cm; a point on the jaw's hinge axis (parallel to x)
 JAW_OPEN_DEGREES = 8.0                  # jawOpen's rotation: about 1.9 cm of chin travel
-_JAW_SIDE_SHIFT = 0.8                   # cm; jawLeft/jawRight translation at the chin
+_JAW_SIDE_SHIFT = 0.36                  # cm; jawLeft's slide; with the swing the chin moves about 0.8 cm
+_JAW_SWING_RADIANS = 0.04               # jawLeft's swing about the right condyle
+_RIGHT_CONDYLE = np.array([-5.5, 1.0, -0.5])  # cm
 _BLINK_REST = 0.12                      # share of the eye opening left above the lower lid when closed
 _UPPER_LID_FOLLOW = 0.9                 # cm; how far above the lid the skin follows the blink
+_CORNER_Y = float(mouth_line_y(MOUTH_HALF_WIDTH))  # cm; height of the mouth corners
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -59,6 +62,15 @@ def _jaw_open(p: np.ndarray, lip_side: np.ndarray) -> np.ndarray:
     return (rotated - r) * _jaw_weight(p, lip_side)[:, None]
 
 
+def _jaw_swing(p: np.ndarray) -> np.ndarray:
+    """[N, 3] jaw moved to the left: half a slide, half a swing about the right condyle's vertical axis."""
+    r = p - _RIGHT_CONDYLE
+    b = _JAW_SWING_RADIANS
+    swing = np.column_stack([r[:, 0] * np.cos(b) + r[:, 2] * np.sin(b) - r[:, 0], np.zeros(len(p)),
+                             -r[:, 0] * np.sin(b) + r[:, 2] * np.cos(b) - r[:, 2]])
+    return swing + np.array([_JAW_SIDE_SHIFT, 0.0, 0.0])
+
+
 def _lip_region(p: np.ndarray) -> np.ndarray:
     return _bump(p, 0.0, MOUTH_Y, 1.15 * MOUTH_HALF_WIDTH / 1.6, 0.9)
 
@@ -89,9 +101,9 @@ _BUMP_SHAPES = {
     "browInnerUp_L": (1.4, 5.6, 0.9, 1.1, (0.02, 0.55, 0.05), None),
     "browOuterUp_L": (4.3, 5.4, 1.2, 1.0, (0.05, 0.55, -0.1), None),
     "browDown_L": (2.6, 5.2, 1.6, 0.9, (-0.2, -0.4, 0.15), None),
-    "mouthSmile_L": (MOUTH_HALF_WIDTH, MOUTH_Y, 1.2, 1.0, (0.25, 0.45, -0.3), None),
-    "mouthFrown_L": (MOUTH_HALF_WIDTH, MOUTH_Y - 0.2, 1.2, 1.0, (0.05, -0.42, -0.1), None),
-    "mouthStretch_L": (MOUTH_HALF_WIDTH, MOUTH_Y - 0.3, 1.3, 1.2, (0.45, -0.2, -0.15), None),
+    "mouthSmile_L": (MOUTH_HALF_WIDTH, _CORNER_Y, 1.2, 1.0, (0.25, 0.45, -0.3), None),
+    "mouthFrown_L": (MOUTH_HALF_WIDTH, _CORNER_Y - 0.2, 1.2, 1.0, (0.05, -0.42, -0.1), None),
+    "mouthStretch_L": (MOUTH_HALF_WIDTH, _CORNER_Y - 0.3, 1.3, 1.2, (0.45, -0.2, -0.15), None),
     "mouthUpperUp_L": (1.1, MOUTH_Y + 0.5, 0.9, 0.7, (0.0, 0.35, 0.05), "upper"),
     "mouthLowerDown_L": (1.1, MOUTH_Y - 0.6, 0.9, 0.7, (0.0, -0.35, 0.05), "lower"),
     "noseSneer_L": (1.2, 0.0, 0.7, 0.9, (0.0, 0.35, 0.05), None),
@@ -120,7 +132,7 @@ def _left_shapes(p: np.ndarray, lip_side: np.ndarray, normals: np.ndarray) -> di
     shapes["eyeWide_L"] = _lid_band(p, above=True)[:, None] * np.array([0.0, 0.22, 0.03])
     shapes["eyeSquint_L"] = _lid_band(p, above=False)[:, None] * np.array([0.0, 0.18, 0.04])
     shapes["cheekPuff_L"] = _bump(p, 3.8, -2.4, 1.5, 1.6)[:, None] * 0.8 * normals
-    shapes["jawLeft"] = _jaw_weight(p, lip_side)[:, None] * np.array([_JAW_SIDE_SHIFT, 0.0, 0.0])
+    shapes["jawLeft"] = _jaw_weight(p, lip_side)[:, None] * _jaw_swing(p)
     lips = (_lip_region(p) * _smoothstep(-0.5, 0.5, p[:, 0]))[:, None]
     shapes["mouthLeft"] = lips * np.array([0.6, 0.0, 0.05])
     return shapes
@@ -146,7 +158,8 @@ def _central_shapes(p: np.ndarray, lip_side: np.ndarray) -> dict[str, np.ndarray
     near_lips = _bump(p, 0.0, MOUTH_Y - 0.4, 2.6, 1.0)
     return {
         "jawOpen": jaw,
-        "jawForward": _jaw_weight(p, lip_side)[:, None] * np.array([0.0, 0.0, 0.5]),
+        "jawForward": _jaw_weight(p, lip_side)[:, None] * np.array([0.0, -0.1, 0.45])
+        + (lips * lowerness(p, lip_side))[:, None] * np.array([0.0, 0.0, 0.15]),  # lower lip pushed out
         "mouthClose": -jaw * (near_lips * lowerness(p, lip_side))[:, None],
         "mouthPucker": lips[:, None] * np.column_stack([-0.35 * across, np.zeros_like(across),
                                                         np.full_like(across, 0.45)]),
@@ -210,7 +223,7 @@ def build_offsets(mesh: HeadMesh) -> RigOffsets:
     apart = 1.0 - 2.0 * lowerness(p, side)
     under_eye = _bump(p, EYE_CENTRE[0], EYE_CENTRE[1] - 0.8, 1.0, 0.5)
     under_eye_r = _bump(_mirror(p), EYE_CENTRE[0], EYE_CENTRE[1] - 0.8, 1.0, 0.5)
-    corners = _bump(np.column_stack([np.abs(p[:, 0]), p[:, 1:]]), MOUTH_HALF_WIDTH, MOUTH_Y, 1.0, 0.9)
+    corners = _bump(np.column_stack([np.abs(p[:, 0]), p[:, 1:]]), MOUTH_HALF_WIDTH, _CORNER_Y, 1.0, 0.9)
     correctives = {
         ("jawOpen", "mouthFunnel"): lips[:, None] * np.column_stack([np.zeros_like(lips), 0.1 * apart,
                                                                       np.full_like(lips, 0.2)]),

@@ -20,7 +20,7 @@ __all__ = ["HeadMesh", "build_head_mesh", "MOUTH_UV_STRIP", "UPPER_LIP", "LOWER_
 THETA_TOP, THETA_NECK = 0.04, 2.72  # rad; first grid row below the crown pole, last row (open neck)
 _FACE_THETA, _FACE_THETA_WIDTH, _FACE_THETA_BOOST = 1.45, 0.5, 2.2  # rows crowd around the face
 _FACE_PHI_WIDTH, _FACE_PHI_BOOST = 0.75, 2.6                         # columns crowd around phi = 0
-_RAY_NEAR, _RAY_FAR, _BISECTIONS = 1.0, 40.0, 36  # cm; bracket of the surface along each ray
+_RAY_NEAR, _RAY_FAR, _BISECTIONS = 2.0, 26.0, 15  # cm; bracket of the surface along each ray
 MOUTH_UV_STRIP = 0.05  # the band v in [0, MOUTH_UV_STRIP) of the texture holds the mouth interior
 _BAG_RINGS = 6  # rings of the mouth pouch behind the lips
 _BAG_DEPTH, _BAG_HEIGHT = 3.0, 1.1  # cm; pouch depth behind the lips and half-height at the back
@@ -79,15 +79,22 @@ def grid_angles(rows: int, columns: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def cast_rays(directions: np.ndarray) -> np.ndarray:
-    """[N, 3] surface points hit by rays from HEAD_CENTRE along unit ``directions`` [N, 3] (bisection)."""
+    """[N, 3] surface points hit by rays from HEAD_CENTRE along unit ``directions`` [N, 3].
+
+    Bisection on the SDF's sign, then one false-position step between the last bracket's ends.
+    """
     lo = np.full(len(directions), _RAY_NEAR)
     hi = np.full(len(directions), _RAY_FAR)
+    f_lo = head_sdf(HEAD_CENTRE + lo[:, None] * directions)
+    f_hi = head_sdf(HEAD_CENTRE + hi[:, None] * directions)
     for _ in range(_BISECTIONS):
         mid = 0.5 * (lo + hi)
-        inside = head_sdf(HEAD_CENTRE + mid[:, None] * directions) < 0.0
-        lo = np.where(inside, mid, lo)
-        hi = np.where(inside, hi, mid)
-    return HEAD_CENTRE + (0.5 * (lo + hi))[:, None] * directions
+        f = head_sdf(HEAD_CENTRE + mid[:, None] * directions)
+        inside = f < 0.0
+        lo, f_lo = np.where(inside, mid, lo), np.where(inside, f, f_lo)
+        hi, f_hi = np.where(inside, hi, mid), np.where(inside, f_hi, f)
+    rho = lo + (hi - lo) * f_lo / (f_lo - f_hi)
+    return HEAD_CENTRE + rho[:, None] * directions
 
 
 def _directions(theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -195,21 +202,23 @@ def _mouth_bag(points: np.ndarray, upper: np.ndarray, lower: np.ndarray, corners
     L = len(loop)
     index = np.vstack([loop, first_vertex + np.arange(_BAG_RINGS * L).reshape(_BAG_RINGS, L)])
     back_index = first_vertex + _BAG_RINGS * L
-    faces = _ring_faces(index, back_index)
+    right = (lip[:, 0] + np.roll(lip[:, 0], -1)) > 0.0  # loop segment j runs from loop[j] to loop[j + 1]
+    faces = _ring_faces(index, back_index, right)
     # UVs: a band at the texture bottom, u across the loop, v deeper towards 0
     uv_index = first_uv + np.arange((_BAG_RINGS + 1) * (L + 1)).reshape(_BAG_RINGS + 1, L + 1)
     uu, vv = np.meshgrid(np.arange(L + 1) / L, MOUTH_UV_STRIP * (1.0 - np.arange(_BAG_RINGS + 1) / (_BAG_RINGS + 1)))
     uv = np.vstack([np.stack([uu.ravel(), vv.ravel()], 1), [[0.5, 0.0]]])
-    uv_faces = _ring_faces(uv_index, first_uv + uv.shape[0] - 1, seam=True)
+    uv_faces = _ring_faces(uv_index, first_uv + uv.shape[0] - 1, right, seam=True)
     side_rings = np.tile(np.where(side == MOUTH_CORNER, MOUTH_CORNER, side), _BAG_RINGS)
     return verts, faces, uv, uv_faces, np.append(side_rings, MOUTH_CORNER).astype(np.int8)
 
 
-def _ring_faces(index: np.ndarray, back: int, seam: bool = False) -> np.ndarray:
+def _ring_faces(index: np.ndarray, back: int, right: np.ndarray, seam: bool = False) -> np.ndarray:
     """Triangles between consecutive closed rings ``index`` [R+1, L(+1 when seam)] and a fan to ``back``.
 
     Every triangle runs the same way round (ring 0 edges go along the loop); the caller flips them
-    all when that disagrees with the lips' triangles.
+    all when that disagrees with the lips' triangles. ``right`` [L] picks each loop segment's quad
+    diagonal (True on the +x side) so that the pouch is mirror-symmetric like the grid.
     """
     R1, Lc = index.shape
     L = Lc - 1 if seam else Lc
@@ -217,10 +226,12 @@ def _ring_faces(index: np.ndarray, back: int, seam: bool = False) -> np.ndarray:
     r, j = r.ravel(), j.ravel()
     jn = j + 1 if seam else (j + 1) % L
     a, b, c, d = index[r, j], index[r, jn], index[r + 1, jn], index[r + 1, j]
-    quads = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)])
+    use_ac = right[j][:, None]
+    t1 = np.where(use_ac, np.stack([a, b, c], 1), np.stack([a, b, d], 1))
+    t2 = np.where(use_ac, np.stack([a, c, d], 1), np.stack([b, c, d], 1))
     jj = np.arange(L)
     fan = np.stack([index[-1, jj], index[-1, jj + 1 if seam else (jj + 1) % L], np.full(L, back)], 1)
-    return np.concatenate([quads, fan])
+    return np.concatenate([t1, t2, fan])
 
 
 def _has_directed_edge(faces: np.ndarray, a: int, b: int) -> bool:
