@@ -9,8 +9,9 @@ for the "offset in cm" meaning of the feature sizes.
 
 import numpy as np
 
-__all__ = ["head_sdf", "lid_curve", "lip_outline", "mouth_line_y", "HEAD_CENTRE", "MOUTH_Y", "MOUTH_Z", "MOUTH_HALF_WIDTH", "EYE_CENTRE", "EYE_HALF_WIDTH",
-           "EYE_UPPER_LID", "EYE_LOWER_LID", "NOSE_TIP", "mouth_polar_angle", "polar_angle"]
+__all__ = ["head_sdf", "lid_curve", "lip_outline", "mouth_line_y", "mouth_polar_angle", "polar_angle", "HEAD_CENTRE",
+           "MOUTH_Y", "MOUTH_Z", "MOUTH_HALF_WIDTH", "EYE_CENTRE", "EYE_HALF_WIDTH", "EYE_UPPER_LID", "EYE_LOWER_LID",
+           "NOSE_TIP"]
 
 HEAD_CENTRE = np.array([0.0, 0.8, 0.6])  # cm; origin of the casting rays, inside the skull behind the nose
 MOUTH_Y, MOUTH_Z = -3.3, 11.55           # cm; mid-point of the mouth line (where the lips meet)

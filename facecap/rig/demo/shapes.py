@@ -17,7 +17,7 @@ from facecap.rig.demo.sdf import EYE_CENTRE, EYE_HALF_WIDTH, MOUTH_HALF_WIDTH, M
     mouth_line_y, mouth_polar_angle, polar_angle
 from facecap.rig.demo.surface import LOWER_LIP, MOUTH_CORNER, UPPER_LIP, HeadMesh
 
-__all__ = ["RigOffsets", "build_offsets", "vertex_normals", "JAW_OPEN_DEGREES"]
+__all__ = ["RigOffsets", "build_offsets", "vertex_normals", "lowerness", "JAW_OPEN_DEGREES", "IDENTITY_NAMES"]
 
 JAW_PIVOT = np.array([0.0, 1.0, -0.5])  # cm; a point on the jaw's hinge axis (parallel to x)
 JAW_OPEN_DEGREES = 8.0                  # jawOpen's rotation: about 1.9 cm of chin travel
