@@ -13,7 +13,7 @@ silhouettes (nvdiffrast keeps the first two triangles it hashes, in GPU order).
 
 import torch
 
-from facecap.render.torch_raster.rasterize import screen_coords
+from facecap.render.torch_raster.rasterize import screen_coords, take_rows
 
 __all__ = ["antialias_torch", "opposite_vertices"]
 
@@ -95,8 +95,8 @@ def antialias_torch(color: torch.Tensor, rast: torch.Tensor, pos: torch.Tensor, 
     op = torch.where(op >= 0, op, vi)  # no neighbour: the wing is the triangle itself, always a silhouette
     base = (b * num_v)[:, None]
     flat_pos = pos.reshape(-1, 4)
-    xs, ys, _ = screen_coords(flat_pos[base + vi], height, width)
-    oxs, oys, _ = screen_coords(flat_pos[base + op], height, width)
+    xs, ys, _ = screen_coords(take_rows(flat_pos, base + vi), height, width)
+    oxs, oys, _ = screen_coords(take_rows(flat_pos, base + op), height, width)
     fx, fy = (px.to(pos.dtype) + 0.5)[:, None], (py.to(pos.dtype) + 0.5)[:, None]
     x, y, ox, oy = xs - fx, ys - fy, oxs - fx, oys - fy  # relative to the owning pixel's centre
     x0, x1, x2 = x.unbind(1)
@@ -147,5 +147,5 @@ def antialias_torch(color: torch.Tensor, rast: torch.Tensor, pos: torch.Tensor, 
     p0, p1 = pixel0[keep], pixel1[keep]
     flat_color = color.reshape(-1, chans)
     target = torch.where(alpha.detach() > 0, p0, p1)
-    contrib = alpha[:, None].to(color.dtype) * (flat_color[p1] - flat_color[p0])
+    contrib = alpha[:, None].to(color.dtype) * (take_rows(flat_color, p1) - take_rows(flat_color, p0))
     return flat_color.index_add(0, target, contrib).reshape(batch, height, width, chans)

@@ -2,6 +2,8 @@
 
 import torch
 
+from facecap.render.torch_raster.rasterize import take_rows
+
 __all__ = ["interpolate_torch"]
 
 
@@ -24,8 +26,8 @@ def interpolate_torch(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor,
     pix = torch.nonzero(tri_id >= 0).squeeze(1)
     b = torch.div(pix, height * width, rounding_mode="floor") if attr.shape[0] > 1 else torch.zeros_like(pix)
     verts = b[:, None] * num_v + tri.long()[tri_id[pix]]
-    a = attr.reshape(-1, chans).to(dtype)[verts]  # [N, 3, C]
-    uv = flat[pix, :2].to(dtype)
+    a = take_rows(attr.reshape(-1, chans).to(dtype), verts)  # [N, 3, C]
+    uv = take_rows(flat, pix)[:, :2].to(dtype)
     d1, d2 = a[:, 1] - a[:, 0], a[:, 2] - a[:, 0]
     vals = a[:, 0] + uv[:, 0:1] * d1 + uv[:, 1:2] * d2
     size = batch * height * width
@@ -34,7 +36,7 @@ def interpolate_torch(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor,
     if rast_db is None or not diff_attrs:
         return out, torch.zeros(batch, height, width, 0, dtype=dtype, device=rast.device)
     sel = torch.as_tensor(diff_attrs, dtype=torch.long, device=rast.device)
-    db = rast_db.reshape(-1, 4)[pix].to(dtype)
+    db = take_rows(rast_db.reshape(-1, 4), pix).to(dtype)
     s1, s2 = d1[:, sel], d2[:, sel]
     ddx = s1 * db[:, 0:1] + s2 * db[:, 2:3]
     ddy = s1 * db[:, 1:2] + s2 * db[:, 3:4]

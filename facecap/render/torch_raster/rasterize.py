@@ -18,7 +18,7 @@ import torch
 
 from facecap.render.torch_raster.zbuffer import visible_triangles
 
-__all__ = ["rasterize_torch", "barycentrics", "screen_coords"]
+__all__ = ["rasterize_torch", "barycentrics", "screen_coords", "take_rows"]
 
 
 def screen_coords(pos: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -27,6 +27,11 @@ def screen_coords(pos: torch.Tensor, height: int, width: int) -> tuple[torch.Ten
     x = (pos[..., 0] / w + 1.0) * (0.5 * width)
     y = (pos[..., 1] / w + 1.0) * (0.5 * height)
     return x, y, pos[..., 2] / w
+
+
+def take_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """table [N, C], idx [...] int64 -> [..., C]; ``index_select`` so the backward is a fast index_add."""
+    return torch.index_select(table, 0, idx.reshape(-1)).reshape(*idx.shape, table.shape[1])
 
 
 def barycentrics(pos: torch.Tensor, tri: torch.Tensor, tri_id: torch.Tensor, with_db: bool
@@ -46,7 +51,7 @@ def barycentrics(pos: torch.Tensor, tri: torch.Tensor, tri_id: torch.Tensor, wit
     cy = torch.div(rem, width, rounding_mode="floor").to(pos.dtype) + 0.5
     cx = (rem % width).to(pos.dtype) + 0.5
     verts = b[:, None] * pos.shape[1] + tri.long()[f]
-    p = pos.reshape(-1, 4)[verts]  # [N, 3, 4]
+    p = take_rows(pos.reshape(-1, 4), verts)  # [N, 3, 4]
     x, y, zw = screen_coords(p, height, width)
     dx1, dy1 = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]
     dx2, dy2 = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0]

@@ -8,6 +8,8 @@ texel-space (u * Wt - 0.5, v * Ht - 0.5); "clamp" clamps that point to the centr
 
 import torch
 
+from facecap.render.torch_raster.rasterize import take_rows
+
 __all__ = ["texture_torch"]
 
 
@@ -34,7 +36,7 @@ def texture_torch(tex: torch.Tensor, uv: torch.Tensor, filter_mode: str = "linea
     if filter_mode == "nearest":
         idx = torch.floor(uv.detach() * size).long()
         ix, iy = idx[..., 0].clamp(0, tex_w - 1), idx[..., 1].clamp(0, tex_h - 1)
-        return flat[base + iy * tex_w + ix]
+        return take_rows(flat, base + iy * tex_w + ix)
     t = uv * size - 0.5
     if boundary_mode == "clamp":
         t = torch.maximum(torch.minimum(t, size - 1), torch.zeros_like(size))
@@ -49,8 +51,8 @@ def texture_torch(tex: torch.Tensor, uv: torch.Tensor, filter_mode: str = "linea
         i1 = torch.minimum(i1, torch.tensor([tex_w - 1, tex_h - 1], device=uv.device))
     x0, y0, x1, y1 = i0[..., 0], i0[..., 1], i1[..., 0], i1[..., 1]
     fx, fy = frac[..., 0:1], frac[..., 1:2]
-    t00, t10 = flat[base + y0 * tex_w + x0], flat[base + y0 * tex_w + x1]
-    t01, t11 = flat[base + y1 * tex_w + x0], flat[base + y1 * tex_w + x1]
+    t00, t10 = take_rows(flat, base + y0 * tex_w + x0), take_rows(flat, base + y0 * tex_w + x1)
+    t01, t11 = take_rows(flat, base + y1 * tex_w + x0), take_rows(flat, base + y1 * tex_w + x1)
     top = t00 + fx * (t10 - t00)
     bottom = t01 + fx * (t11 - t01)
     return top + fy * (bottom - top)
