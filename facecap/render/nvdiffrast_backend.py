@@ -58,6 +58,8 @@ def rasterize_nv(native: Any, pos: torch.Tensor, tri: torch.Tensor, resolution: 
 def interpolate_nv(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor, rast_db: torch.Tensor | None,
                    diff_attrs: Any) -> tuple[torch.Tensor, torch.Tensor]:
     dr = import_nvdiffrast()
+    if attr.dim() == 2:
+        attr = attr[None]  # instanced mode with a broadcast batch, like the torch backend
     return dr.interpolate(_f32(attr), _f32(rast), tri.to(torch.int32).contiguous(),
                           rast_db=None if rast_db is None else _f32(rast_db), diff_attrs=diff_attrs)
 
