@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # Newton steps that polish cv2.undistortPoints' fixed-point estimate (it converges slowly for strong lenses).
 NEWTON_STEPS = 4
+# Points whose cv2 estimate already reprojects within this many pixels skip the Newton polish.
+NEWTON_SKIP_PX = 1e-9
+# Step (normalised image units) of the central differences giving Newton's Jacobian.
+NEWTON_FD_STEP = 1e-6
 # A pixel whose ideal position still reprojects this far (px) from where it should is reported.
 RESIDUAL_WARN_PX = 1e-3
 # The canvas may grow by at most this fraction of the image on each side (guards wild lens models).
@@ -51,27 +55,33 @@ def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> tup
     """
     pts = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10)
-    xy0 = cv2.undistortPoints(pts, K, dist if len(dist) else None, criteria=criteria).reshape(-1, 2)
+    xy = cv2.undistortPoints(pts, K, dist if len(dist) else None, criteria=criteria).reshape(-1, 2)
     d14 = np.zeros(14)
     d14[: len(dist)] = dist
     dist_t = torch.as_tensor(d14, dtype=torch.float64)[None]
-    f = torch.as_tensor([K[0, 0], K[1, 1]], dtype=torch.float64)
-    c = torch.as_tensor(K[:2, 2], dtype=torch.float64)
-    target = torch.as_tensor(pixels, dtype=torch.float64).reshape(-1, 2)
-    xy = torch.as_tensor(xy0, dtype=torch.float64)
+    f, c = np.array([K[0, 0], K[1, 1]]), K[:2, 2]
+    target = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+
+    def project(points: np.ndarray) -> np.ndarray:
+        return distort_normalized(torch.as_tensor(points)[None], dist_t)[0].numpy() * f + c
+
+    todo = np.arange(len(target))
     for _ in range(NEWTON_STEPS):
-        xy = xy.detach().requires_grad_(True)
-        r = distort_normalized(xy[None], dist_t)[0] * f + c - target      # [N, 2] px
-        # Points are independent, so the per-point 2x2 Jacobian rows are gradients of column sums.
-        jx = torch.autograd.grad(r[:, 0].sum(), xy, retain_graph=True)[0]
-        jy = torch.autograd.grad(r[:, 1].sum(), xy)[0]
-        J = torch.stack([jx, jy], 1)
-        step = torch.linalg.solve(J, r.detach()[..., None])[..., 0]
-        ok = torch.isfinite(step).all(-1, keepdim=True)
-        xy = torch.where(ok, xy.detach() - step, xy.detach())
-    with torch.no_grad():
-        residual = (distort_normalized(xy[None], dist_t)[0] * f + c - target).norm(dim=-1)
-    return xy.numpy(), residual.numpy()
+        r = project(xy[todo]) - target[todo]
+        needs = np.linalg.norm(r, axis=-1) > NEWTON_SKIP_PX
+        todo, r = todo[needs], r[needs]
+        if not len(todo):
+            break
+        # Per-point 2x2 Jacobian by central differences (the model is smooth), inverted in closed form.
+        p = xy[todo]
+        jx = (project(p + [NEWTON_FD_STEP, 0]) - project(p - [NEWTON_FD_STEP, 0])) / (2 * NEWTON_FD_STEP)
+        jy = (project(p + [0, NEWTON_FD_STEP]) - project(p - [0, NEWTON_FD_STEP])) / (2 * NEWTON_FD_STEP)
+        det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
+        step = np.stack([jy[:, 1] * r[:, 0] - jy[:, 0] * r[:, 1], -jx[:, 1] * r[:, 0] + jx[:, 0] * r[:, 1]], -1)
+        ok = np.abs(det) > 0
+        xy[todo[ok]] = p[ok] - step[ok] / det[ok, None]
+    residual = np.linalg.norm(project(xy) - target, axis=-1)
+    return xy, residual
 
 
 @dataclass(frozen=True)
