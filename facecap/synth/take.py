@@ -217,7 +217,7 @@ def synthesize_take(rig: Rig, calibration: Calibration, animation: Animation, ou
     sh, light_info = random_lighting(config.lighting, towards / np.linalg.norm(towards), rng)
     gains = rng.uniform(1 - config.gain_spread, 1 + config.gain_spread, size=(len(cams), 3))
     sh_t = torch.as_tensor(sh, device=device, dtype=dtype)[None]
-    ones, zeros = torch.ones(len(cams), 3, device=device, dtype=dtype), torch.zeros(len(cams), 3, device=device, dtype=dtype)
+    ones = torch.ones(len(cams), 3, device=device, dtype=dtype)
     gains_t = torch.as_tensor(gains, device=device, dtype=dtype)
     background = torch.as_tensor(config.background, device=device, dtype=dtype)
 
@@ -244,7 +244,7 @@ def synthesize_take(rig: Rig, calibration: Calibration, animation: Animation, ou
             frames = slice(start, min(start + config.batch_frames, animation.num_frames))
             with torch.no_grad():
                 verts = meshes(frames)
-                result = render_views(ctx, verts, faces, uv, uv_faces, tex, sh_t, cams, ones, zeros, background,
+                result = render_views(ctx, verts, faces, uv, uv_faces, tex, sh_t, cams, ones, ones * 0, background,
                                       scale=float(ss), faces_subset=subset, lens=lens if lens is not None else "none",
                                       near_far=near_far)
                 img = result.image                                             # [B, C, H*ss, W*ss, 3]
