@@ -29,8 +29,10 @@ class LinearRig:
         """The rig's offsets on all vertices, or on ``vertices`` ([N] indices)."""
         idx = slice(None) if vertices is None else np.asarray(vertices, dtype=np.int64)
         K, C = rig.num_shapes, rig.num_correctives
-        return cls(deltas=np.ascontiguousarray(rig.shape_deltas[:, idx].reshape(K, -1).T),
-                   corrective_deltas=np.ascontiguousarray(rig.corrective_deltas[:, idx].reshape(C, -1).T),
+        deltas = np.ascontiguousarray(rig.shape_deltas[:, idx].reshape(K, -1).T)
+        return cls(deltas=deltas,
+                   corrective_deltas=np.ascontiguousarray(
+                       rig.corrective_deltas[:, idx].reshape(C, deltas.shape[0]).T),
                    corrective_keys=np.asarray(rig.corrective_keys, dtype=np.int64).reshape(-1, 4))
 
     @classmethod

@@ -25,15 +25,18 @@ def active_controls(controls: np.ndarray, threshold: float = 0.0) -> np.ndarray:
 def nonzero_entries(deltas: np.ndarray, tolerance: float) -> np.ndarray:
     """[n, K] bool: the rig entries treated as non-zero.
 
-    A vertex counts for a shape when its offset length exceeds ``tolerance`` (rig units); all
-    three coordinates of that vertex are then free, so the tuned offset may turn, not only scale.
-    Rigs stored as float16/32 carry tiny noise everywhere, hence a tolerance rather than ``!= 0``.
+    A vertex counts for a shape when its offset length exceeds ``tolerance`` times that shape's
+    largest offset; all three coordinates of the vertex are then free, so the tuned offset may
+    turn, not only scale. Stored rigs carry tiny noise everywhere, hence a tolerance, not ``!= 0``.
+    Matrices with fewer than 3 rows (toy examples) use the entries themselves.
     """
     n, K = deltas.shape
+    if n < 3:
+        return np.abs(deltas) > tolerance * np.abs(deltas).max(axis=0, keepdims=True)
     if n % 3:
         raise ShapeError(f"deltas must have 3 * V rows (flattened x, y, z), got {n}")
     length = np.linalg.norm(deltas.reshape(n // 3, 3, K), axis=1)
-    return np.repeat(length > tolerance, 3, axis=0)
+    return np.repeat(length > tolerance * length.max(axis=0, keepdims=True), 3, axis=0)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class ThetaLayout:
     columns: np.ndarray
 
     @classmethod
+    def from_columns(cls, deltas: np.ndarray, per_expression: np.ndarray, tolerance: float) -> "ThetaLayout":
+        """Layout whose expression k may change the columns ``per_expression[k]`` ([N, K] bool)."""
+        per_expression = np.asarray(per_expression, dtype=bool)
+        mask = nonzero_entries(deltas, tolerance) & per_expression.any(axis=0)[None]
+        return cls(mask=mask, columns=per_expression)
+
+    @classmethod
     def build(cls, deltas: np.ndarray, controls: np.ndarray, tolerance: float,
               columns: np.ndarray | None = None, threshold: float = 0.0) -> "ThetaLayout":
         """Layout for ``deltas`` [n, K] and intended controls [N, K].
@@ -62,9 +72,7 @@ class ThetaLayout:
         per_expr = active_controls(controls, threshold)
         if columns is not None:
             per_expr = per_expr & np.asarray(columns, dtype=bool)[None]
-        used = per_expr.any(axis=0)
-        mask = nonzero_entries(deltas, tolerance) & used[None]
-        return cls(mask=mask, columns=per_expr)
+        return cls.from_columns(deltas, per_expr, tolerance)
 
     @property
     def size(self) -> int:
