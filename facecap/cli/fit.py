@@ -1,0 +1,49 @@
+"""``facecap fit``: per-frame weights and head pose of a multi-view take."""
+
+import argparse
+import logging
+from pathlib import Path
+
+from facecap.cli.common import add_command, config_from_args, prepare_output_dir
+from facecap.rig.io import load_rig
+from facecap.solve.fit.config import FitConfig
+from facecap.solve.fit.outputs import write_fit_outputs
+from facecap.solve.fit.pipeline import fit_take
+
+COMMAND = "fit"
+ORDER = 40
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, COMMAND, "fit a multi-view take: weights and head pose per frame",
+        "Fit blendshape weights and head pose to every frame of a take by analysis by synthesis: landmarks are "
+        "triangulated for the head pose and a coordinate-descent warm start, then a photometric fit refines "
+        "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, animation.csv, "
+        "livelink.csv, stabilised meshes, weights.png, losses.png and report.json.",
+        ["facecap fit take/ --calibration take/calibration.json --rig rig.npz --out out/fit "
+         "--set landmarks.model_path=face_landmarker.task",
+         "facecap fit take/ --rig rig.npz --out out/fit --set landmarks.landmarks_file=take/landmarks.json",
+         "facecap fit take/ --rig rig.npz --tracking-rig tuned_rig.npz --out out/fit --config configs/fit.yaml"],
+        config_cls=FitConfig)
+    parser.add_argument("take", type=Path, help="take folder (frame folders and/or videos per camera)")
+    parser.add_argument("--calibration", type=Path, help="calibration.json (default: TAKE/calibration.json)")
+    parser.add_argument("--rig", type=Path, required=True, help="animation rig npz: its shape names are exported")
+    parser.add_argument("--tracking-rig", type=Path, help="rig to track with (from facecap tune-rig); default --rig")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(FitConfig, args)
+    rig = load_rig(args.rig)
+    tracking = load_rig(args.tracking_rig) if args.tracking_rig else None
+    calibration = args.calibration or args.take / "calibration.json"
+    out = prepare_output_dir(args.out, config)
+    result = fit_take(args.take, calibration, rig, config, out, tracking_rig=tracking)
+    paths = write_fit_outputs(result, rig, config, out)
+    print(f"fitted {result.animation.num_frames} frames in {result.seconds['total']:.1f} s; wrote "
+          + ", ".join(p.name for p in paths.values()) + f" to {out}")
+    return 0

@@ -1,0 +1,67 @@
+"""The built-in demo: synthesise a take of the demo head, fit it, export, and score it against the truth.
+
+Needs no data files: the head is procedural, the take is rendered on the spot, and the
+landmark detector is stood in for by the true landmarks plus detector-like noise (a fresh machine
+has no MediaPipe model; give one with ``model_path`` to use the real detector).
+"""
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facecap.config import field
+from facecap.rig.demo_head import build_demo_head
+from facecap.solve.accuracy import AccuracyReport, animation_accuracy
+from facecap.solve.fit.config import FitConfig, ScheduleConfig
+from facecap.solve.fit.outputs import write_fit_outputs
+from facecap.solve.fit.pipeline import fit_take
+from facecap.synth.landmarks import synthetic_landmarks
+from facecap.synth.scene import default_scene
+from facecap.synth.take import SynthConfig, synthesize_take
+from facecap.take.landmarks import save_landmarks
+
+__all__ = ["DemoConfig", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+
+def _demo_fit() -> FitConfig:
+    """The fit defaults, scheduled for the demo's small images (320x240: no quarter-scale stage)."""
+    return FitConfig(schedule=ScheduleConfig(scales=[0.5, 1.0], iterations=[20, 20], final_iterations=1))
+
+
+@dataclass
+class DemoConfig:
+    """Settings of ``facecap demo``."""
+
+    landmark_noise_px: float = field(1.0, "noise of the stand-in landmark detector, pixels")
+    model_path: str | None = field(None, "use MediaPipe's face_landmarker.task instead of the stand-in")
+    synth: SynthConfig = field(SynthConfig(), "the synthetic take (cameras, frames, noise)")
+    fit: FitConfig = field(_demo_fit(), "the fit")
+
+
+def run_demo(config: DemoConfig, out_dir: str | Path) -> AccuracyReport:
+    """Synthesise, fit and export into ``out_dir``; returns (and writes) the accuracy against the truth."""
+    out_dir = Path(out_dir)
+    rig = build_demo_head()
+    calibration, truth = default_scene(rig, config.synth)
+    take = synthesize_take(rig, calibration, truth, out_dir / "take", config.synth)
+    fit_config = config.fit
+    if config.model_path:
+        fit_config = dataclasses.replace(fit_config, landmarks=dataclasses.replace(
+            fit_config.landmarks, model_path=config.model_path, landmarks_file=None))
+    else:
+        rng = np.random.default_rng(config.synth.seed)
+        landmarks = synthetic_landmarks(rig, calibration, truth, config.landmark_noise_px, rng)
+        save_landmarks(landmarks, take / "landmarks.json")
+        fit_config = dataclasses.replace(fit_config, landmarks=dataclasses.replace(
+            fit_config.landmarks, landmarks_file=str(take / "landmarks.json")))
+    result = fit_take(take, take / "calibration.json", rig, fit_config, out_dir / "fit")
+    write_fit_outputs(result, rig, fit_config, out_dir / "fit")
+    accuracy = animation_accuracy(rig, result.animation, truth)
+    (out_dir / "accuracy.json").write_text(json.dumps(accuracy.as_dict(), indent=1))
+    return accuracy

@@ -1,0 +1,44 @@
+"""Write everything a fit produces: the exports, the JSON report and the loss curves."""
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from facecap.export.export import export_animation  # noqa: E402
+from facecap.rig.model import Rig  # noqa: E402
+from facecap.solve.fit.config import FitConfig  # noqa: E402
+from facecap.solve.fit.pipeline import FitResult, write_fit_report  # noqa: E402
+
+__all__ = ["write_fit_outputs", "plot_loss_curves"]
+
+log = logging.getLogger(__name__)
+
+
+def plot_loss_curves(history: dict[str, list[float]], path: Path) -> None:
+    """One curve per stage (summed over batches), log scale."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, losses in history.items():
+        ax.plot(losses, label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (sum over batches)")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_fit_outputs(result: FitResult, rig: Rig, config: FitConfig, out_dir: Path) -> dict[str, Path]:
+    """Exports against the animation ``rig``, plus report.json and losses.png; returns the paths."""
+    paths = export_animation(result.animation, out_dir, rig=rig.in_units(result.animation.units))
+    paths["report"] = out_dir / "report.json"
+    write_fit_report(result, config, paths["report"])
+    if result.loss_history:
+        paths["losses"] = out_dir / "losses.png"
+        plot_loss_curves(result.loss_history, paths["losses"])
+    return paths
