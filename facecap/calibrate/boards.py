@@ -17,7 +17,7 @@ import yaml
 from facecap.errors import ConfigError
 from facecap.units import UNITS_IN_MM
 
-__all__ = ["Board", "BoardDetection", "BOARD_DIR", "board_presets", "load_board", "board_from_dict",
+__all__ = ["Board", "BoardDetection", "BOARD_DIR", "board_presets", "load_board", "parse_board_spec", "board_from_dict",
            "detect_board", "make_detector", "subpix_half_window"]
 
 log = logging.getLogger(__name__)
@@ -140,9 +140,29 @@ def board_presets() -> list[str]:
     return sorted(p.stem for p in BOARD_DIR.glob("*.yaml"))
 
 
+def parse_board_spec(spec: str) -> Board:
+    """A board from ``TYPE:COLSxROWS:SQUARE[:MARKER[:DICTIONARY[:legacy]]]`` in mm,
+    e.g. ``chessboard:9x6:25`` or ``charuco:5x7:30:22:DICT_4X4_50``."""
+    parts = spec.split(":")
+    try:
+        cols, rows = (int(v) for v in parts[1].lower().split("x"))
+        data: dict[str, Any] = {"type": parts[0], "cols": cols, "rows": rows, "square": float(parts[2])}
+        if len(parts) > 3:
+            data["marker"] = float(parts[3])
+        if len(parts) > 4:
+            data["dictionary"] = parts[4]
+        data["legacy"] = len(parts) > 5 and parts[5] == "legacy"
+    except (IndexError, ValueError) as err:
+        raise ConfigError(f"board spec {spec!r} must look like TYPE:COLSxROWS:SQUARE[:MARKER[:DICTIONARY[:legacy]]] "
+                          f"(e.g. chessboard:9x6:25, charuco:5x7:30:22:DICT_4X4_50)") from err
+    return board_from_dict(data, f"board spec {spec!r}")
+
+
 def load_board(name_or_path: str | Path) -> Board:
-    """A preset by name (``opencv_9x6``), or a YAML file of board keys."""
+    """A preset by name (``opencv_9x6``), a YAML file of board keys, or an inline spec (parse_board_spec)."""
     path = Path(name_or_path)
+    if not path.is_file() and ":" in str(name_or_path):
+        return parse_board_spec(str(name_or_path))
     if not path.is_file():
         path = BOARD_DIR / f"{name_or_path}.yaml"
     if not path.is_file():

@@ -3,7 +3,7 @@
 Unknowns: T_cam_world of every camera but the root (world) camera, T_world_board of every instant,
 and each camera's free intrinsics. Residuals: reprojection errors of every detected board point in px,
 with OpenCV's distortion model (cv2.projectPoints: radial k1..k6 rational, tangential p1 p2). Solved
-with scipy.optimize.least_squares ("trf", robust loss, finite differences over a sparse Jacobian).
+by robust Levenberg-Marquardt (lm.py) on a sparse finite-difference Jacobian.
 After each solve, views whose RMS exceeds max(reject_factor x median, reject_min_px) are dropped and
 the problem re-solved, up to ``max_rounds`` times.
 """
@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
 from facecap.calibrate.config import BundleConfig, IntrinsicsConfig
 from facecap.calibrate.intrinsics import DIST_LENGTH
+from facecap.calibrate.lm import levenberg_marquardt
 from facecap.errors import FacecapError
 
 __all__ = ["Observations", "BundleResult", "project", "bundle_adjust", "solve_rig", "view_rms"]
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 N_INTR = 12  # fx fy cx cy k1 k2 p1 p2 k3 k4 k5 k6
 TANGENTIAL = (6, 7)
 FD_STEP = 1e-7  # relative forward-difference step (about sqrt of float64 epsilon)
-DENSE_JACOBIAN_MAX = 30_000_000  # Jacobian entries up to which the exact (dense) trust-region solver is used
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ def _jacobian_columns(obs: Observations, frame_col: np.ndarray, n_cam_p: int, n_
         n_cam_p + n_frame_p + obs.cam[:, None] * n_free + intr], axis=1)
 
 
-def _grouped_jacobian(fun, x: np.ndarray, cols: np.ndarray, n_params: int, dense: bool):
+def _grouped_jacobian(fun, x: np.ndarray, cols: np.ndarray, n_params: int) -> csr_matrix:
     """[2M, P] forward-difference Jacobian of ``fun`` in G evaluations (see _jacobian_columns)."""
     f0 = fun(x)
     m = len(cols)
@@ -150,8 +149,8 @@ def _grouped_jacobian(fun, x: np.ndarray, cols: np.ndarray, n_params: int, dense
     rows = np.repeat(np.arange(2 * m).reshape(m, 2, 1), cols.shape[1], axis=2)
     colidx = np.repeat(cols[:, None, :], 2, axis=1)
     valid = colidx >= 0
-    J = csr_matrix((data[valid], (rows[valid], colidx[valid])), shape=(2 * m, n_params))
-    return J.toarray() if dense else J
+    return csr_matrix((data[valid], (rows[valid], colidx[valid])), shape=(2 * m, n_params))
+    return J
 
 
 def bundle_adjust(obs: Observations, K: np.ndarray, dist: np.ndarray, cam_poses: np.ndarray, frame_poses: np.ndarray,
@@ -188,18 +187,15 @@ def bundle_adjust(obs: Observations, K: np.ndarray, dist: np.ndarray, cam_poses:
     n_params = n_cam_p + n_frame_p + n_cam * n_free
     x0 = np.concatenate([_poses_to_params(cam_poses[1:]).ravel(),
                          _poses_to_params(frame_poses[used_frames]).ravel(), intr0[:, free].ravel()])
-    dense = 2 * len(obs.cam) * n_params <= DENSE_JACOBIAN_MAX
-    sol = least_squares(residuals, x0, jac=lambda x: _grouped_jacobian(residuals, x, cols, n_params, dense),
-                        loss=config.loss, f_scale=config.loss_scale_px, x_scale="jac", method="trf",
-                        tr_solver="exact" if dense else "lsmr")
+    sol = levenberg_marquardt(residuals, lambda x: _grouped_jacobian(residuals, x, cols, n_params), x0,
+                              config.loss, config.loss_scale_px)
     cams, frames, intr = unpack(sol.x)
     K_out = np.tile(np.eye(3), (n_cam, 1, 1))
     K_out[:, 0, 0], K_out[:, 1, 1], K_out[:, 0, 2], K_out[:, 1, 2] = intr[:, :4].T
     frame_out = np.full((n_frame, 4, 4), np.nan)
     frame_out[used_frames] = _params_to_poses(frames)
-    log.debug("bundle adjustment: %d evaluations, cost %.4g, status %d", sol.nfev, sol.cost, sol.status)
     return BundleResult(K_out, intr[:, 4:4 + dist.shape[1]].copy(), _params_to_poses(cams), frame_out, obs,
-                        sol.fun.reshape(-1, 2))
+                        sol.residuals.reshape(-1, 2))
 
 
 def solve_rig(obs: Observations, K: np.ndarray, dist: np.ndarray, cam_poses: np.ndarray, frame_poses: np.ndarray,
