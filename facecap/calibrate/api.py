@@ -67,8 +67,8 @@ def solve_detections(detections: Detections, config: CalibrateConfig) -> Calibra
         raise FacecapError(f"the board ({board.type} {board.cols}x{board.rows}) was not found in any of "
                            f"{len(detections.views)} images: check the board settings (cols, rows count inner "
                            f"corners for a chessboard) and the images")
-    intrinsics = {n: calibrate_intrinsics(detections.found(n), board, detections.image_sizes[n], config.intrinsics)
-                  for n in names}
+    intrinsics = {n: calibrate_intrinsics(detections.found(n), board, detections.image_sizes.get(n, (1, 1)),
+                                      config.intrinsics, n) for n in names}
     views = detections.found()
     frame_keys = sorted({v.key for v in views}, key=natural_key)
     frame_of = {k: i for i, k in enumerate(frame_keys)}

@@ -97,7 +97,8 @@ def _read_opencv(path: Path, image_size: tuple[int, int] | None) -> tuple[list[t
             if not fs.getNode("imagelist").empty() or not fs.getNode("images").empty():
                 raise FormatError(f"{path} is an OpenCV image list, not a calibration: calibrate from its images "
                                   f"with 'facecap calibrate'")
-            raise FormatError(f"{path}: no camera matrix ({', '.join(_K_KEYS)}, M1, M2) or stereo R/T; keys: {fs.root().keys()}")
+            raise FormatError(f"{path}: no camera matrix ({', '.join(_K_KEYS)}, M1, M2) or stereo R/T; "
+                              f"keys: {fs.root().keys()}")
         return cams, stereo
     finally:
         fs.release()

@@ -47,13 +47,13 @@ def calibration_flags(config: IntrinsicsConfig) -> int:
 
 
 def calibrate_intrinsics(views: list[ViewDetection], board: Board, image_size: tuple[int, int],
-                         config: IntrinsicsConfig) -> Intrinsics:
+                         config: IntrinsicsConfig, camera: str = "") -> Intrinsics:
     """K and dist of one camera from its views with the board (``image_size`` is (width, height) px).
 
     With ``fix_aspect`` the ratio fx / fy is held at 1, as OpenCV's calibration sample does with ``-a 1``.
     """
     if len(views) < config.min_views:
-        name = views[0].camera if views else "?"
+        name = views[0].camera if views else camera
         raise FacecapError(f"camera '{name}': board found in {len(views)} images, need at least "
                            f"{config.min_views} (intrinsics.min_views)")
     obj = board.object_points()
@@ -68,4 +68,5 @@ def calibrate_intrinsics(views: list[ViewDetection], board: Board, image_size: t
     log.info("camera %s: intrinsics RMS %.3f px over %d views, fx %.1f fy %.1f cx %.1f cy %.1f", views[0].camera,
              rms, len(views), K[0, 0], K[1, 1], K[0, 2], K[1, 2])
     return Intrinsics(K, dist, float(rms), per_view.ravel().astype(np.float64),
-                      np.array(rvecs, dtype=np.float64).reshape(-1, 3), np.array(tvecs, dtype=np.float64).reshape(-1, 3))
+                      np.array(rvecs, dtype=np.float64).reshape(-1, 3),
+                      np.array(tvecs, dtype=np.float64).reshape(-1, 3))

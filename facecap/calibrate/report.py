@@ -87,9 +87,11 @@ def plot_rig(calib: Calibration, board: Board, board_poses: np.ndarray, path: Pa
         ax.plot(*pts, color="tab:orange", lw=0.6, alpha=0.6)
     ax.set(xlabel=f"x ({calib.units})", ylabel=f"y ({calib.units})", zlabel=f"z ({calib.units})",
            title="camera rig (blue) and board poses (orange)")
-    lo, hi = np.vstack([centers] + [p.T for p in board_pts]).min(0), np.vstack([centers] + [p.T for p in board_pts]).max(0)
+    everything = np.vstack([centers] + [p.T for p in board_pts])
+    lo, hi = everything.min(0), everything.max(0)
     mid, half = (lo + hi) / 2, max((hi - lo).max() / 2, 1e-9)
-    ax.set(xlim=(mid[0] - half, mid[0] + half), ylim=(mid[1] - half, mid[1] + half), zlim=(mid[2] - half, mid[2] + half))
+    ax.set(xlim=(mid[0] - half, mid[0] + half), ylim=(mid[1] - half, mid[1] + half),
+           zlim=(mid[2] - half, mid[2] + half))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -15,7 +15,8 @@ import numpy as np
 from facecap.calibrate.boards import Board
 from facecap.camera.model import Calibration, Camera
 
-__all__ = ["SyntheticShoot", "make_rig", "random_board_poses", "board_texture", "pixel_rays", "render_view", "write_shoot"]
+__all__ = ["SyntheticShoot", "make_rig", "random_board_poses", "board_texture", "pixel_rays", "render_view",
+           "write_shoot"]
 
 SUPERSAMPLE = 2  # rendered pixels per image pixel and axis, before area downsampling
 TEXTURE_PX_PER_SQUARE = 64
