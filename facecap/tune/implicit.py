@@ -25,27 +25,34 @@ ImplicitMethod = Literal["lstsq", "pinv", "lm"]
 _PINV_RCOND = 1e-10  # singular values below this (relative) count as zero for the pseudo-inverse
 
 
+def _normal_matrix(M: np.ndarray, method: ImplicitMethod, damping: float) -> np.ndarray:
+    """M^T M (plus LM damping), the matrix of the normal equations."""
+    if method not in ("lstsq", "pinv", "lm"):
+        raise ConfigError(f"implicit method must be 'lstsq', 'pinv' or 'lm', got {method!r}")
+    normal = M.T @ M
+    return normal + damping * np.eye(M.shape[1]) if method == "lm" else normal
+
+
 def _left_inverse(M: np.ndarray, method: ImplicitMethod, damping: float) -> np.ndarray:
-    """[F, n] left inverse of ∂R/∂c restricted to the free controls."""
+    """[F, n] left inverse of ∂R/∂c restricted to the free controls (small problems and tests)."""
+    normal = _normal_matrix(M, method, damping)
     if method == "pinv":
         return np.linalg.pinv(M, rcond=_PINV_RCOND)
-    normal = M.T @ M
-    if method == "lm":
-        normal = normal + damping * np.eye(M.shape[1])
-    elif method != "lstsq":
-        raise ConfigError(f"implicit method must be 'lstsq', 'pinv' or 'lm', got {method!r}")
     return np.linalg.lstsq(normal, M.T, rcond=None)[0]
 
 
 def adjoint(M: np.ndarray, g: np.ndarray, method: ImplicitMethod = "lm", damping: float = 0.0) -> np.ndarray:
-    """λ [n] with λ^T (∂R/∂c) X = g^T X for the eq. 25 solution X: λ = (M^+)^T g.
+    """λ [n] with λ^T (∂R/∂c) X = g^T X for the eq. 25 solution X: λ = (M^+)^T g = M (M^T M)^{-1} g.
 
     Args:
         M: [n, F] ∂R/∂c on the tracker's free controls (those not held by a bound).
         g: [F] ∂L/∂T on those controls.
     """
     check_shape(g, f"{M.shape[1]}", "g")
-    return _left_inverse(M, method, damping).T @ g
+    normal = _normal_matrix(M, method, damping)
+    if method == "pinv":
+        return M @ (np.linalg.pinv(normal, rcond=_PINV_RCOND, hermitian=True) @ g)
+    return M @ np.linalg.lstsq(normal, g, rcond=None)[0]
 
 
 def tracker_jacobian(M: np.ndarray, rhs: np.ndarray, method: ImplicitMethod = "lm",
