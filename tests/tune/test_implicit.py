@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from facecap.errors import ConfigError
+from facecap.tune.linear_rig import LinearRig
 from facecap.tune.implicit import BroydenJacobian, adjoint, rig_theta_jacobian, tracker_jacobian
 from facecap.tune.trackers import LeastSquaresTracker, LSTrackerConfig
 
@@ -29,8 +30,7 @@ def test_eq25_with_exact_dvhat_matches_autograd(rng, method):
     v = torch.as_tensor(rng.standard_normal(n))
     tracker = LeastSquaresTracker(LSTrackerConfig(method="ridge", ridge=1e-2))
     dT, dvhat = _autograd_jacobians(tracker, D, v)
-    c = tracker.track(__import__("facecap.tune.linear_rig", fromlist=["LinearRig"]).LinearRig.from_matrix(D),
-                      v.numpy()[None])[0]
+    c = tracker.track(LinearRig.from_matrix(D), v.numpy()[None])[0]
     rhs = -rig_theta_jacobian(c, np.ones((n, K), bool)) + dvhat
     X = tracker_jacobian(D, rhs, method, damping=0.0)
     np.testing.assert_allclose(X, dT, atol=1e-9)
