@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from facecap.errors import ConfigError
-from facecap.tune.linear_rig import LinearRig
 from facecap.tune.implicit import BroydenJacobian, adjoint, rig_theta_jacobian, tracker_jacobian
+from facecap.tune.linear_rig import LinearRig
 from facecap.tune.trackers import LeastSquaresTracker, LSTrackerConfig
 
 
