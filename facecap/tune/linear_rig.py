@@ -10,30 +10,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from facecap.checks import check_shape
-from facecap.rig.evaluate import corrective_activations
-from facecap.rig.model import Rig
+from facecap.solve.cd_basis import DeltaBasis
 
 __all__ = ["LinearRig"]
 
 
 @dataclass(frozen=True)
-class LinearRig:
-    """Shape offsets ``deltas`` [n, K], corrective offsets [n, C] and their keys [C, 4] (-1 unused)."""
-
-    deltas: np.ndarray
-    corrective_deltas: np.ndarray
-    corrective_keys: np.ndarray
-
-    @classmethod
-    def from_rig(cls, rig: Rig, vertices: np.ndarray | None = None) -> "LinearRig":
-        """The rig's offsets on all vertices, or on ``vertices`` ([N] indices)."""
-        idx = slice(None) if vertices is None else np.asarray(vertices, dtype=np.int64)
-        K, C = rig.num_shapes, rig.num_correctives
-        deltas = np.ascontiguousarray(rig.shape_deltas[:, idx].reshape(K, -1).T)
-        return cls(deltas=deltas,
-                   corrective_deltas=np.ascontiguousarray(
-                       rig.corrective_deltas[:, idx].reshape(C, deltas.shape[0]).T),
-                   corrective_keys=np.asarray(rig.corrective_keys, dtype=np.int64).reshape(-1, 4))
+class LinearRig(DeltaBasis):
+    """The solver's :class:`DeltaBasis` seen as a function of its parameters θ (the shape offsets):
+    rig tuning adds the paper's matrix examples, θ replacement and the Jacobian ∂R/∂c."""
 
     @classmethod
     def from_matrix(cls, deltas: np.ndarray) -> "LinearRig":
@@ -44,14 +29,6 @@ class LinearRig:
                    corrective_keys=np.zeros((0, 4), dtype=np.int64))
 
     @property
-    def num_coords(self) -> int:
-        return self.deltas.shape[0]
-
-    @property
-    def num_shapes(self) -> int:
-        return self.deltas.shape[1]
-
-    @property
     def num_vertices(self) -> int:
         """Vertices behind the n coordinates (n / 3), at least 1 for the paper's 3-row examples."""
         return max(self.num_coords // 3, 1)
@@ -59,15 +36,6 @@ class LinearRig:
     def with_deltas(self, deltas: np.ndarray) -> "LinearRig":
         """The same rig with other shape offsets (θ_T instead of θ_R)."""
         return replace(self, deltas=deltas)
-
-    def evaluate(self, controls: np.ndarray) -> np.ndarray:
-        """[N, n] offsets for controls [N, K]."""
-        C = np.asarray(controls, dtype=np.float64)
-        check_shape(C, f"N {self.num_shapes}", "controls")
-        out = C @ self.deltas.T
-        if self.corrective_keys.shape[0]:
-            out += corrective_activations(C, self.corrective_keys) @ self.corrective_deltas.T
-        return out
 
     def jacobian(self, controls: np.ndarray) -> np.ndarray:
         """∂R/∂c at controls [K] (eq. 28 plus the correctives' product rule): [n, K]."""
