@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from tests.conftest import shared_path
 from facecap.calibrate.convert import convert_calibration
 from facecap.errors import FormatError
 

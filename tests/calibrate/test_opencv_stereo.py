@@ -8,7 +8,7 @@ per-view RMS 1.18 px for left02. OpenCV's stereo_calib gives a baseline of 3.34 
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from tests.conftest import shared_path
 from facecap.calibrate import CalibrateConfig, calibrate, solve_detections
 from facecap.calibrate.boards import OPENCV_SAMPLE_HALF_WINDOW, load_board
 from facecap.calibrate.detect import detect_sources

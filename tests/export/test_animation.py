@@ -9,7 +9,7 @@ from facecap.errors import FormatError, ShapeError
 from facecap.export import Animation, load_animation_json, save_animation_json
 from facecap.geometry.rotations import matrix_from_euler_xyz
 
-from conftest import shared_path
+from tests.conftest import shared_path
 
 
 def random_animation(rng, T=7, names=("jawOpen", "eyeBlink_L", "eyeBlink_R"), **kw) -> Animation:

@@ -10,7 +10,7 @@ from facecap.export.livelink import (ARKIT_SHAPES, LIVELINK_HEADER, format_timec
                                      head_yaw_pitch_roll, livelink_mapping, matrix_from_yaw_pitch_roll,
                                      parse_timecode)
 
-from conftest import SHARED
+from tests.conftest import SHARED
 
 # FORMATS.md §6, copied by hand: the header must match it byte for byte.
 EXPECTED_HEADER = (

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from rig_factory import tiny_rig
+from tests.rig.rig_factory import tiny_rig
 
 from facecap.errors import FormatError
 from facecap.rig import evaluate_rig

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from tests.conftest import shared_path
 from facecap.solve import CDConfig, cd_objective, solve_cd
 from facecap.solve.cd_metrics import load_rackovic_problem, solve_metrics
 
