@@ -68,6 +68,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 (PyYAML) reads "1e-8" without a dot as a string; accept any float literal.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp is Path and isinstance(value, str):
         return Path(value)
     if tp in (int, float) and isinstance(value, bool):

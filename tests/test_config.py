@@ -39,6 +39,10 @@ def test_yaml_then_overrides(tmp_path):
     assert cfg.inner.steps == [1, 2, 3] and cfg.device == "cuda" and cfg.inner == Inner(2.0, [1, 2, 3])
 
 
+def test_exponent_without_dot_is_a_float():
+    assert load_config(Outer, None, ["inner.lam=1e-8"]).inner.lam == 1e-8
+
+
 def test_mutable_defaults_are_not_shared():
     a, b = Outer(), Outer()
     a.inner.steps.append(99)
