@@ -7,6 +7,7 @@ overrides (dotted keys reach nested sections). YAML is read with ``yaml.safe_loa
 unknown key or a value of the wrong type is a :class:`ConfigError` that names the key.
 """
 
+import copy
 import dataclasses
 import types
 import typing
@@ -25,9 +26,8 @@ C = TypeVar("C")
 def field(default: Any, help: str, **kwargs: Any) -> Any:
     """A dataclass field with help text; mutable defaults (lists, dataclasses) are copied."""
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        factory = (lambda d=default: type(d)(**dataclasses.asdict(d))) if dataclasses.is_dataclass(default) \
-            else (lambda d=default: type(d)(d))
-        return dataclasses.field(default_factory=factory, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata={"help": help},
+                                 **kwargs)
     return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
 
 
@@ -166,16 +166,19 @@ def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def describe_config(cls: type, prefix: str = "") -> list[str]:
-    """One line per key: ``name (type, default): help``, nested sections flattened with dots."""
+def describe_config(cls: type, prefix: str = "", defaults: Any = None) -> list[str]:
+    """One line per key: ``name (type, default): help``, nested sections flattened with dots.
+
+    A section's defaults are the parent's (``defaults``), which may differ from its class's own.
+    """
     lines = []
     hints = typing.get_type_hints(cls)
-    defaults = cls()
+    defaults = cls() if defaults is None else defaults
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         value = getattr(defaults, f.name)
         if dataclasses.is_dataclass(tp):
-            lines.extend(describe_config(tp, prefix=f"{prefix}{f.name}."))
+            lines.extend(describe_config(tp, prefix=f"{prefix}{f.name}.", defaults=value))
             continue
         help_text = f.metadata.get("help", "")
         lines.append(f"{prefix}{f.name} ({_type_name(tp)}, default {value!r}): {help_text}")

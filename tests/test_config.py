@@ -49,6 +49,14 @@ def test_mutable_defaults_are_not_shared():
     assert b.inner.steps == [10, 20]
 
 
+def test_nested_section_defaults_stay_dataclasses():
+    @dataclass
+    class Top:
+        outer: Outer = field(Outer(), "a section holding a section")
+
+    assert isinstance(Top().outer.inner, Inner)
+
+
 @pytest.mark.parametrize("overrides, match", [
     (["inner.lamda=1"], r"unknown config key 'inner\.lamda'"),
     (["bogus=1"], r"unknown config key 'bogus'"),
@@ -80,6 +88,14 @@ def test_describe_lists_every_key_with_help():
     assert any(line.startswith("inner.lam (float, default 0.1): sparsity weight") for line in lines)
     assert any(line.startswith("mode ('fast' | 'full', default 'full')") for line in lines)
     assert len(lines) == 6
+
+
+def test_describe_shows_the_commands_own_section_defaults():
+    @dataclass
+    class Command:
+        inner: Inner = field(Inner(lam=5.0), "tuned section")
+
+    assert "inner.lam (float, default 5.0)" in describe_config(Command)[0]
 
 
 def test_parse_overrides_nests_and_parses_yaml_values():
