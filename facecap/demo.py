@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def _demo_fit() -> FitConfig:
-    """The fit defaults, scheduled for the demo's small images (320x240: no quarter-scale stage)."""
-    return FitConfig(schedule=ScheduleConfig(scales=[0.5, 1.0], iterations=[20, 20], final_iterations=1))
+    """The fit defaults, scheduled for the demo's small images (320x240: no eighth-scale stage)."""
+    return FitConfig(schedule=ScheduleConfig(keyframe_scales=[0.25, 0.5, 1.0], keyframe_iterations=[8, 6, 4],
+                                             scales=[0.5, 1.0], iterations=[4, 3]))
 
 
 @dataclass

@@ -150,7 +150,6 @@ def _grouped_jacobian(fun, x: np.ndarray, cols: np.ndarray, n_params: int) -> cs
     colidx = np.repeat(cols[:, None, :], 2, axis=1)
     valid = colidx >= 0
     return csr_matrix((data[valid], (rows[valid], colidx[valid])), shape=(2 * m, n_params))
-    return J
 
 
 def bundle_adjust(obs: Observations, K: np.ndarray, dist: np.ndarray, cam_poses: np.ndarray, frame_poses: np.ndarray,

@@ -10,7 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 __all__ = ["rotation_6d_to_matrix", "matrix_to_rotation_6d", "euler_xyz_from_matrix", "matrix_from_euler_xyz",
-           "axis_angle_to_matrix", "rigid_procrustes"]
+           "axis_angle_to_matrix", "matrix_to_axis_angle", "skew_matrix", "rigid_procrustes"]
 
 
 def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
@@ -48,11 +48,32 @@ def axis_angle_to_matrix(rotvec: torch.Tensor) -> torch.Tensor:
     # Taylor series near zero keep the gradient finite: sin(x)/x ~ 1 - x²/6, (1-cos x)/x² ~ 1/2 - x²/24.
     a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
     b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / theta2.clamp_min(1e-24))
-    x, y, z = rotvec.unbind(-1)
-    zero = torch.zeros_like(x)
-    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*rotvec.shape[:-1], 3, 3)
+    skew = skew_matrix(rotvec)
     eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device).expand_as(skew)
     return eye + a * skew + b * (skew @ skew)
+
+
+def skew_matrix(v: torch.Tensor) -> torch.Tensor:
+    """[..., 3] vectors to [..., 3, 3] cross-product matrices: ``skew_matrix(a) @ b == cross(a, b)``."""
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*v.shape[:-1], 3, 3)
+
+
+def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
+    """[..., 3, 3] rotations to [..., 3] rotation vectors (angle below pi), via the unit quaternion.
+
+    The quaternion route (2 atan2(|v|, w)) stays accurate near 0, where acos of the trace does not.
+    """
+    trace = R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2]
+    w = 0.5 * (1 + trace).clamp_min(0).sqrt()
+    v = 0.5 * torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    # v = sin(angle) axis = 2 w sin(angle/2) axis, with w = cos(angle/2) > 0 below pi.
+    sin_half_axis = v / (2 * w[..., None]).clamp_min(1e-12)
+    sin_half = sin_half_axis.norm(dim=-1, keepdim=True)
+    half = torch.atan2(sin_half, w[..., None])
+    scale = torch.where(sin_half > 1e-12, 2 * half / sin_half.clamp_min(1e-12), torch.full_like(sin_half, 2.0))
+    return sin_half_axis * scale
 
 
 def rigid_procrustes(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None,

@@ -4,7 +4,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from facecap.geometry import (axis_angle_to_matrix, euler_xyz_from_matrix, matrix_from_euler_xyz,
-                              matrix_to_rotation_6d, rigid_procrustes, rotation_6d_to_matrix)
+                              matrix_to_axis_angle, matrix_to_rotation_6d, rigid_procrustes, rotation_6d_to_matrix,
+                              skew_matrix)
 
 
 def _rx(a):
@@ -45,6 +46,20 @@ def test_axis_angle_matches_scipy_and_is_smooth_at_zero():
                                Rotation.from_rotvec(v).as_matrix(), atol=1e-12)
     small = torch.tensor([[1e-6, -2e-6, 3e-7], [0.4, 0.1, -0.2]], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(axis_angle_to_matrix, (small,))
+
+
+def test_matrix_to_axis_angle_matches_scipy_up_to_pi_and_near_zero():
+    rotvec = Rotation.random(200, random_state=3).as_rotvec()
+    rotvec = rotvec[np.linalg.norm(rotvec, axis=1) < np.pi - 1e-3]
+    R = torch.as_tensor(Rotation.from_rotvec(rotvec).as_matrix())
+    np.testing.assert_allclose(matrix_to_axis_angle(R).numpy(), rotvec, atol=1e-9)
+    tiny = torch.tensor([[1e-9, -2e-9, 3e-10]], dtype=torch.float64)
+    np.testing.assert_allclose(matrix_to_axis_angle(axis_angle_to_matrix(tiny)).numpy(), tiny.numpy(), atol=1e-18)
+
+
+def test_skew_matrix_is_the_cross_product(rng):
+    a, b = torch.as_tensor(rng.normal(size=(2, 10, 3)))
+    torch.testing.assert_close(skew_matrix(a) @ b[..., None], torch.linalg.cross(a, b)[..., None])
 
 
 @pytest.mark.parametrize("with_scale", [False, True])

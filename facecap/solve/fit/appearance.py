@@ -1,30 +1,33 @@
-"""The photometric model of the fit, evaluated where the surface is sampled.
+"""The photometric model of the fit, evaluated where the surface is sampled, and its closed-form solve.
 
 Analysis by synthesis needs, for each visible surface sample, the colour the model predicts and
-the colour the camera saw. Two samplings share this model:
+the colour the camera saw. The samples are the face region's vertices. The prediction is
+``gain_c * albedo_v * E(n_v) + bias_c`` (Lambertian, order-2 SH irradiance ``E``), and the
+observation is the frame bilinearly sampled at the vertex's distorted projection, so the
+geometry is constrained through the image gradient. Visibility comes from a point z-buffer.
+Dense rigs (ICT: about one face vertex per pixel at 800x600) lose little against full-image
+rendering, at a tiny fraction of the cost.
 
-- vertex sampling (``photometric_mode="vertex"``, the CPU default): the samples are the face
-  region's vertices. The prediction is ``gain_c * albedo_v * E(n_v) + bias_c`` (Lambertian, order-2
-  SH irradiance ``E``), and the observation is the frame bilinearly sampled at the vertex's
-  distorted projection, so gradients reach the geometry through the image gradient. Visibility
-  comes from a point z-buffer, recomputed each stage. Dense rigs (ICT: ~3 px between face
-  vertices at 800x600) lose little against full-image rendering, at a tiny fraction of the cost.
-- image rendering (``"render"``, the default with CUDA and nvdiffrast): the same colour model
-  rasterised over every pixel by :func:`facecap.render.renderer.render_views`.
-
-The albedo lives on the vertices (the texture at the mesh's resolution): it is estimated from
-the take, starting from the mean of the visible observations, never from the rig's texture.
+Given the geometry, every appearance parameter enters the prediction linearly when the others
+are held, so they are solved exactly by alternating weighted least squares instead of being
+descended: albedo per vertex, SH per channel, gain and bias per camera and channel. The normal
+equations of each batch of frames are added to those of the batches already fitted
+(:class:`AppearanceStats`), so the albedo is estimated from the whole take, never from the rig's texture.
 """
 
 from dataclasses import dataclass
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
 
 from facecap.camera.torch_camera import CameraTensors, project_points, world_to_camera
-from facecap.render.shading import SH_C0, sh_irradiance
+from facecap.render.shading import SH_C0
+from facecap.rig.model import Rig
 
-__all__ = ["Appearance", "sample_images", "splat_visibility", "initial_albedo"]
+__all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_samples", "sample_images",
+           "splat_visibility", "initial_albedo"]
 
 # A vertex is visible when its depth is within this fraction of the nearest depth in its cell...
 VISIBILITY_DEPTH_TOLERANCE = 0.004
@@ -38,7 +41,7 @@ SPLAT_CELL_PX = 4.0
 
 @dataclass
 class Appearance:
-    """Appearance parameters shared by all frames of a take (leaf tensors, optimised).
+    """Appearance parameters shared by all frames of a take.
 
     Attributes:
         albedo: [N, 3] per sampled vertex, linear colour in [0, 1]-ish.
@@ -59,13 +62,103 @@ class Appearance:
         ones = torch.ones(cameras, 3, dtype=albedo.dtype, device=albedo.device)
         return cls(albedo=albedo, sh=sh, gains=ones, bias=torch.zeros_like(ones))
 
-    def parameters(self) -> list[torch.Tensor]:
-        return [self.albedo, self.sh, self.gains, self.bias]
-
-    def predict(self, normals: torch.Tensor) -> torch.Tensor:
-        """[B, N, 3] unit normals -> [B, C, N, 3] predicted colours per camera."""
-        shaded = self.albedo * sh_irradiance(normals, self.sh[None])     # [B, N, 3]
+    def predict(self, basis: torch.Tensor) -> torch.Tensor:
+        """[B, N, 9] SH basis of the sample normals -> [B, C, N, 3] predicted colours per camera."""
+        shaded = self.albedo * (basis @ self.sh)                         # [B, N, 3]
         return shaded[:, None] * self.gains[None, :, None] + self.bias[None, :, None]
+
+
+@dataclass
+class AppearanceStats:
+    """Normal equations of the appearance solves, summed over frames (see :func:`solve_appearance`).
+
+    Attributes:
+        response: [5, C, 3] sums of w s², w s, w, w s o, w o per camera and channel (s = albedo E).
+        sh_matrix: [3, 9, 9] and sh_vector: [3, 9] per channel.
+        albedo_num, albedo_den: [N, 3].
+    """
+
+    response: torch.Tensor
+    sh_matrix: torch.Tensor
+    sh_vector: torch.Tensor
+    albedo_num: torch.Tensor
+    albedo_den: torch.Tensor
+
+    def __add__(self, other: "AppearanceStats") -> "AppearanceStats":
+        return AppearanceStats(*(a + b for a, b in zip(self._fields(), other._fields())))
+
+    def _fields(self) -> tuple[torch.Tensor, ...]:
+        return self.response, self.sh_matrix, self.sh_vector, self.albedo_num, self.albedo_den
+
+
+# Ridge weights, relative to the data's: a weak pull of the camera gains towards 1 (gain and SH
+# scale are otherwise interchangeable) and of unseen albedo towards its value.
+RESPONSE_RIDGE = 1e-6
+ALBEDO_RIDGE = 1e-6
+
+
+def solve_appearance(appearance: Appearance, committed: AppearanceStats | None, observed: torch.Tensor,
+                     weight: torch.Tensor, basis: torch.Tensor) -> tuple[Appearance, AppearanceStats]:
+    """One round of exact weighted least squares: camera response, then SH, then albedo.
+
+    Args:
+        appearance: the current estimate (the starting point of the alternation).
+        committed: the summed normal equations of frames fitted before this batch, or None.
+        observed: [B, C, N, 3] colours; weight: [B, C, N, 3] (visibility times robust weights).
+        basis: [B, N, 9] SH basis of the sample normals.
+    Returns:
+        the new appearance and this batch's normal equations (add them to ``committed`` when the
+        batch is done).
+    """
+    albedo, sh, gains, bias = appearance.albedo, appearance.sh, appearance.gains, appearance.bias
+    total_weight = weight.sum().clamp_min(1e-12)
+
+    # Camera response: o = g s + b per camera and channel, a 2x2 system each.
+    s = (albedo * (basis @ sh))[:, None]                                       # [B, 1, N, 3]
+    ws = weight * s
+    response = torch.stack([(ws * s).sum((0, 2)), ws.sum((0, 2)), weight.sum((0, 2)),
+                            (ws * observed).sum((0, 2)), (weight * observed).sum((0, 2))])
+    committed_response = response if committed is None else response + committed.response
+    s2, s1, n, so, o = committed_response
+    ridge = RESPONSE_RIDGE * s2.clamp_min(1e-12)                               # pulls the gain towards 1
+    det = (s2 + ridge) * n - s1 * s1
+    gains = (n * (so + ridge) - s1 * o) / det
+    bias = ((s2 + ridge) * o - s1 * (so + ridge)) / det
+
+    # SH: o - b = g albedo (Y . sh), 9 unknowns per channel: one weighted GEMM per channel.
+    target = observed - bias[None, :, None]
+    q = (gains[None, :, None] * albedo)[..., None] * basis[:, None, :, None, :]  # [B, C, N, 3, 9]
+    q = q.permute(3, 0, 1, 2, 4).reshape(3, -1, 9)
+    wq = weight.permute(3, 0, 1, 2).reshape(3, -1, 1) * q
+    sh_matrix = wq.transpose(1, 2) @ q
+    sh_vector = (wq.transpose(1, 2) @ target.permute(3, 0, 1, 2).reshape(3, -1, 1))[..., 0]
+    total_matrix, total_vector = (sh_matrix, sh_vector) if committed is None else \
+        (sh_matrix + committed.sh_matrix, sh_vector + committed.sh_vector)
+    eye = torch.eye(9, dtype=sh.dtype, device=sh.device) * (1e-9 * total_weight)
+    sh = torch.linalg.solve(total_matrix + eye, total_vector[..., None])[..., 0].T.contiguous()
+
+    # Albedo: o - b = (g E) a per vertex and channel.
+    gE = gains[None, :, None] * (basis @ sh)[:, None]                          # [B, C, N, 3]
+    albedo_num = (weight * gE * target).sum((0, 1))
+    albedo_den = (weight * gE * gE).sum((0, 1))
+    stats = AppearanceStats(response, sh_matrix, sh_vector, albedo_num, albedo_den)
+    num, den = (albedo_num, albedo_den) if committed is None else \
+        (albedo_num + committed.albedo_num, albedo_den + committed.albedo_den)
+    ridge = ALBEDO_RIDGE * total_weight
+    albedo = (num + ridge * albedo) / (den + ridge)
+    return Appearance(albedo=albedo, sh=sh, gains=gains, bias=bias), stats
+
+
+def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
+    """[N] vertices sampled photometrically: those of the drawn triangles outside ``exclude_materials``.
+
+    The eyes and the back of the head count: eye shapes move the irises, and the skull pins the pose.
+    """
+    faces = rig.opaque_faces()
+    if rig.face_material is not None and rig.material_names:
+        excluded = [i for i, name in enumerate(rig.material_names) if name in exclude_materials]
+        faces = faces[~np.isin(rig.face_material[faces], excluded)]
+    return np.unique(rig.faces[faces])
 
 
 def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """Settings of ``facecap fit``: one dataclass tree, defaults mirrored in configs/fit.yaml."""
 
 from dataclasses import dataclass
-from typing import Literal
 
 from facecap.config import field
 from facecap.solve.fit.init import InitConfig
@@ -20,32 +19,33 @@ class LandmarkConfig:
 
 @dataclass
 class LossWeights:
-    """Weights of the loss terms (each term is a mean, so weights compare across takes)."""
+    """Weights of the loss terms. Data terms are means per frame, so weights compare across takes and rigs."""
 
-    photometric: float = field(1.0, "robust colour difference, masked to the face")
-    photometric_eps: float = field(0.02, "Charbonnier scale of the colour difference (fraction of full range)")
-    landmark: float = field(0.002, "robust landmark reprojection error (per px)")
+    photometric: float = field(1.0, "robust colour difference over the visible face samples (colours in [0, 1])")
+    photometric_eps: float = field(0.03, "Charbonnier scale of the colour difference (fraction of full range)")
+    albedo_tie: float = field(3.0, "how strongly each frame's albedo is tied to the take's (in cameras' worth "
+                                   "of evidence); 0 leaves only multi-view consistency")
+    landmark: float = field(0.002, "robust landmark reprojection error (per px, mean over confident landmarks)")
     landmark_eps_px: float = field(2.0, "Charbonnier scale of landmark errors in pixels")
-    l1: float = field(0.002, "l1 sparsity of the weights")
-    smooth_weights: float = field(0.05, "squared second differences of the weights over time")
-    smooth_pose: float = field(0.02, "squared second differences of head rotation (6D) and translation (per mm)")
-    mesh_prior: float = field(0.0, "pull towards the landmark/CD initial mesh (per mm², face region); 0 disables")
+    l1: float = field(0.002, "l1 sparsity: mean weight per frame")
+    smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
+    smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "
+                                     "head's radius (calibration units)")
     identity_prior: float = field(1e-4, "keeps identity coefficients near 0 (σ = 1 modes)")
-    neutral_smooth: float = field(10.0, "smoothness of the per-vertex neutral correction (rigs without identity modes)")
 
 
 @dataclass
 class ScheduleConfig:
-    """Coarse-to-fine optimisation schedule."""
+    """Coarse-to-fine Gauss-Newton schedule: a keyframe stage, then sweeps over the take."""
 
-    scales: list[float] = field([0.25, 0.5], "image scales of the photometric stages, coarse to fine")
-    iterations: list[int] = field([30, 30], "Adam iterations per stage (one entry per scale)")
-    final_iterations: int = field(2, "epochs of the final whole-sequence pass with the temporal terms")
-    lr_weights: float = field(0.01, "Adam step for the weights")
-    lr_rotation: float = field(0.002, "Adam step for the 6D rotation")
-    lr_translation: float = field(0.2, "Adam step for the translation (calibration units)")
-    lr_appearance: float = field(0.01, "Adam step for albedo, lighting and camera gains")
-    lr_identity: float = field(0.01, "Adam step for the identity coefficients")
+    keyframes: int = field(8, "frames spread over the take that first settle identity, appearance and the "
+                              "landmark init's worst errors (0 skips the stage)")
+    keyframe_scales: list[float] = field([0.125, 0.25, 0.5, 1.0], "image scales of the keyframe stage")
+    keyframe_iterations: list[int] = field([15, 15, 10, 6], "Gauss-Newton iterations per keyframe scale")
+    scales: list[float] = field([0.25, 0.5, 1.0], "image scales of the sweeps, coarse to fine")
+    iterations: list[int] = field([6, 4, 3], "Gauss-Newton iterations per sweep scale")
+    passes: int = field(1, "sweeps over the take; later sweeps see both neighbours of every batch fitted")
+    damping: float = field(0.1, "initial Levenberg-Marquardt damping (relative to the normal matrix's diagonal)")
 
 
 @dataclass
@@ -53,11 +53,13 @@ class FitConfig:
     """Everything ``facecap fit`` needs besides its inputs."""
 
     device: str = field("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
-    backend: Literal["auto", "torch", "nvdiffrast"] = field("auto", "rasteriser backend")
-    batch_frames: int = field(8, "frames optimised together in the per-batch stage")
-    texture_size: int = field(256, "albedo texture resolution (square)")
+    batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)")
     photometric: bool = field(True, "run the photometric (analysis-by-synthesis) stages after the landmark init")
-    qa_video: bool = field(True, "write a QA video (reference, render, overlay per camera)")
+    exclude_materials: list[str] = field(["M_EyeLashes", "M_Teeth", "M_GumsTongue", "mouth_interior"],
+                                         "materials left out of the photometric samples (hair cards, the mouth's "
+                                         "inside); see-through materials are always left out")
+    qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
+    qa_scale: float = field(0.5, "image scale of the QA video")
     landmarks: LandmarkConfig = field(LandmarkConfig(), "landmark source")
     init: InitConfig = field(InitConfig(), "landmark initialisation")
     loss: LossWeights = field(LossWeights(), "loss weights")

@@ -44,6 +44,8 @@ class InitConfig:
     alternations: int = field(4, "rounds of pose, identity and weight estimation")
     jaw_weight: float = field(0.1, "weight of the jaw-contour landmarks (0-16), which are silhouettes")
     lambda_l1: float = field(0.5, "CD sparsity weight λ1 (Rackovic's scaling: λ1/K per unit weight)")
+    lambda_l1_identity: float = field(50.0, "λ1 while the identity is being estimated: strong, so that what stays "
+                                            "constant over the take goes to the identity, not to held expressions")
     lambda_smooth: float = field(2.0, "CD temporal smoothness weight λ2 on squared second differences")
     identity_prior: float = field(1.0, "ridge weight keeping identity coefficients near 0 (σ = 1 modes)")
     fit_identity: bool = field(True, "estimate identity coefficients when the rig has identity_deltas")
@@ -119,13 +121,14 @@ def interpolate_missing_frames(ok: np.ndarray, weights: np.ndarray, R: np.ndarra
 
 
 def initialise_from_landmarks(landmarks: Landmarks2D, calibration: Calibration, rig: Rig,
-                              config: InitConfig) -> Initialisation:
+                              config: InitConfig, identity: np.ndarray | None = None) -> Initialisation:
     """Pose, identity and weights for every frame from multi-view landmarks.
 
     Args:
         landmarks: detections of the take's cameras (same order as ``calibration``'s cameras).
         calibration: the cameras, in the units the result is wanted in.
         rig: the rig, already in the calibration's units, with multipie68 landmarks.
+        identity: [I] known identity coefficients (kept), or None to estimate them.
     """
     if rig.landmark_vertices is None or len(rig.landmark_vertices) != landmarks.points.shape[2]:
         raise FacecapError(f"the rig's landmark embedding ({rig.landmark_scheme or 'none'}) does not match the "
@@ -136,9 +139,11 @@ def initialise_from_landmarks(landmarks: Landmarks2D, calibration: Calibration, 
     lm = np.asarray(rig.landmark_vertices)
     lm_weights = _landmark_weights(valid & frame_ok[:, None], config.jaw_weight)
     basis = DeltaBasis.from_rig(rig, vertices=lm)
-    cd_config = CDConfig(lambda_l1=config.lambda_l1, lambda_smooth=config.lambda_smooth)
     W = np.zeros((T, rig.num_shapes))
-    identity = np.zeros(rig.num_identities)
+    fit_identity = identity is None and config.fit_identity and rig.num_identities > 0
+    identity = np.zeros(rig.num_identities) if identity is None else np.asarray(identity, dtype=np.float64)
+    cd_config = CDConfig(lambda_l1=config.lambda_l1_identity if fit_identity else config.lambda_l1,
+                         lambda_smooth=config.lambda_smooth)
     stable = np.zeros_like(lm_weights)
     stable[:, STABLE] = lm_weights[:, STABLE]
     for round_ in range(config.alternations):
@@ -146,7 +151,7 @@ def initialise_from_landmarks(landmarks: Landmarks2D, calibration: Calibration, 
         R, t = _fit_poses(model, X, stable if round_ == 0 else lm_weights, frame_ok)
         head = np.einsum("tji,tlj->tli", R, np.nan_to_num(X) - t[:, None])  # R^T (X - t)
         expression = evaluate_rig(rig, W, vertices=lm)
-        if config.fit_identity and rig.num_identities:
+        if fit_identity:
             identity = _fit_identity(rig, lm, head - expression, lm_weights, config.identity_prior)
         neutral = evaluate_rig(rig, np.zeros(rig.num_shapes), identity if rig.num_identities else None, vertices=lm)
         # Missing landmarks take the current model's value, so they add no residual (EM-style).

@@ -1,161 +1,220 @@
-"""Per-batch analysis-by-synthesis optimisation of weights, head pose, identity and appearance.
+"""Analysis by synthesis by Gauss-Newton over batches of frames.
 
-Frames are optimised a batch at a time (their own leaf tensors and Adam state), the neighbouring
-two frames on each side entering the temporal terms as constants; the final pass sweeps the
-batches again with the temporal terms on, which couples the whole sequence (a block
-Gauss-Seidel over time). Weights are kept in [0, 1] by projection after every step.
+Per frame the unknowns are the weights, a rotation increment and a translation; the identity
+coefficients are shared by the take. The residuals are the sampled colours against the
+appearance model (Charbonnier, by iteratively reweighted least squares) and the landmark
+reprojections; l1, temporal second differences and an identity prior regularise them. Each
+iteration solves the batch's whole dense normal system (a few hundred unknowns) with
+Levenberg-Marquardt damping and an active set for the [0, 1] box, then solves the appearance
+exactly (:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a
+handful of iterations where first-order descent needs hundreds, and it has no step size to tune.
+
+Frames outside the batch (two on each side) enter the temporal terms as
+constants; later passes sweep the batches again, a block Gauss-Seidel over the take.
 """
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from facecap.camera.torch_camera import CameraTensors, project_points
-from facecap.geometry.rotations import rotation_6d_to_matrix
+from facecap.camera.torch_camera import project_points
+from facecap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from facecap.render.shading import vertex_normals
-from facecap.rig.evaluate import TorchRig
 from facecap.solve.fit.appearance import Appearance, initial_albedo, sample_images, splat_visibility
 from facecap.solve.fit.config import FitConfig
-from facecap.solve.fit.losses import charbonnier, l1_sparsity, landmark_loss, second_difference_loss
+from facecap.solve.fit.linearise import Linearisation, linearise
+from facecap.solve.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
 
-__all__ = ["FitModel", "SequenceState", "BatchObservations", "optimise_batch", "batches", "as_numpy_pose",
-           "TEMPORAL_CONTEXT"]
+__all__ = ["optimise_batch", "batches", "TEMPORAL_CONTEXT"]
 
 log = logging.getLogger(__name__)
 
 TEMPORAL_CONTEXT = 2  # frames on each side that second differences reach
+FIRST_APPEARANCE_ROUNDS = 5  # appearance alternations before the first geometry step of a take
+DAMPING_UP, DAMPING_DOWN, DAMPING_MIN, DAMPING_MAX = 4.0, 2.0, 1e-2, 1e6  # near-null directions need the floor
 
 
-@dataclass
-class FitModel:
-    """What stays fixed during the fit: the rig on the device, cameras, and index sets.
+def _second_difference_gram(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[n, n] S^T S of the second-difference operator S over n frames (zero below 3 frames)."""
+    S = torch.zeros(max(n - 2, 0), n, dtype=dtype, device=device)
+    rows = torch.arange(max(n - 2, 0), device=device)
+    S[rows, rows], S[rows, rows + 1], S[rows, rows + 2] = 1.0, -2.0, 1.0
+    return S.T @ S
 
-    Attributes:
-        rig: the tracking rig in the calibration's units; faces: [F, 3] long.
-        cams: the take's cameras; samples: [N] face-region vertices sampled photometrically;
-        landmarks: [L] rig landmark vertices.
+
+def _temporal_terms(state: SequenceState, p: FrameParams, start: int, config: FitConfig,
+                    head_radius: float) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Second-difference smoothness of weights and pose over the batch and its fixed context.
+
+    Returns the energy, the per-frame gradient [B, K + 6], the unit frame-coupling Hessian
+    [B, B] (2 S^T S restricted to the batch) and the per-parameter scale [K + 6] it multiplies.
     """
-
-    rig: TorchRig
-    faces: torch.Tensor
-    cams: CameraTensors
-    samples: torch.Tensor
-    landmarks: torch.Tensor
-
-
-@dataclass
-class SequenceState:
-    """The whole take's parameters between batches (plain tensors, no grad).
-
-    Attributes: weights [T, K]; rot6d [T, 6]; trans [T, 3]; identity [I]; appearance (None until
-    the first batch has estimated the albedo).
-    """
-
-    weights: torch.Tensor
-    rot6d: torch.Tensor
-    trans: torch.Tensor
-    identity: torch.Tensor
-    appearance: Appearance | None = None
-
-
-@dataclass
-class BatchObservations:
-    """Observations of one batch of frames at one image scale.
-
-    Attributes: images [B, C, 3, H', W'] in [0, 1]; points [B, C, L, 2] landmarks in full-resolution
-    pixels; confidence [B, C, L]; scale: H' / H.
-    """
-
-    images: torch.Tensor
-    points: torch.Tensor
-    confidence: torch.Tensor
-    scale: float
-
-
-def _context(x: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-    lo, hi = max(0, start - TEMPORAL_CONTEXT), min(len(x), stop + TEMPORAL_CONTEXT)
-    return x[lo:start], x[stop:hi]
-
-
-def _with_context(param: torch.Tensor, full: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    before, after = _context(full, start, stop)
-    return torch.cat([before, param, after])
-
-
-def optimise_batch(model: FitModel, state: SequenceState, start: int, obs: BatchObservations, config: FitConfig,
-                   iterations: int, temporal: bool) -> list[float]:
-    """Optimise frames [start, start + B) in place in ``state``; returns the loss per iteration."""
-    B = obs.images.shape[0]
+    B, K = p.weights.shape
     stop = start + B
-    loss_cfg, sched = config.loss, config.schedule
-    weights = state.weights[start:stop].clone().requires_grad_(True)
-    rot6d = state.rot6d[start:stop].clone().requires_grad_(True)
-    trans = state.trans[start:stop].clone().requires_grad_(True)
-    identity = state.identity.clone().requires_grad_(state.identity.numel() > 0)
-    samples, lm = model.samples, model.landmarks
+    lo, hi = max(0, start - TEMPORAL_CONTEXT), min(len(state.weights), stop + TEMPORAL_CONTEXT)
+    inner = slice(start - lo, start - lo + B)
 
-    def pose_mesh() -> tuple[torch.Tensor, torch.Tensor]:
-        R = rotation_6d_to_matrix(rot6d)
-        verts = model.rig.evaluate(weights, R, trans, identity=identity if identity.numel() else None)
-        return verts, vertex_normals(verts, model.faces)
+    def extended(full: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([full[lo:start], batch, full[stop:hi]]).to(torch.float64)
 
-    with torch.no_grad():
-        verts, normals = pose_mesh()
-        visible = splat_visibility(verts[:, samples], normals[:, samples], model.cams, verts)
-        pixels = project_points(verts[:, samples], model.cams) * obs.scale + (obs.scale - 1) / 2
-        observed = sample_images(obs.images, pixels)
-        if state.appearance is None:
-            state.appearance = Appearance.neutral(initial_albedo(observed, visible), len(model.cams))
-    appearance = Appearance(*(p.clone().requires_grad_(True) for p in state.appearance.parameters()))
-    vis = visible.to(weights.dtype)
-    groups = [{"params": [weights], "lr": sched.lr_weights}, {"params": [rot6d], "lr": sched.lr_rotation},
-              {"params": [trans], "lr": sched.lr_translation},
-              {"params": appearance.parameters(), "lr": sched.lr_appearance}]
-    if identity.numel():
-        groups.append({"params": [identity], "lr": sched.lr_identity})
-    optimiser = torch.optim.Adam(groups)
-    history = []
-    for _ in range(iterations):
-        optimiser.zero_grad(set_to_none=True)
-        verts, normals = pose_mesh()
-        pixels = project_points(verts[:, samples], model.cams) * obs.scale + (obs.scale - 1) / 2
-        observed = sample_images(obs.images, pixels)
-        predicted = appearance.predict(normals[:, samples])
-        photo = (charbonnier(predicted - observed, loss_cfg.photometric_eps).sum(-1) * vis).sum() / vis.sum().clamp_min(1)
-        lm_px = project_points(verts[:, lm], model.cams)
-        loss = loss_cfg.photometric * photo + loss_cfg.landmark * landmark_loss(
-            lm_px, obs.points, obs.confidence, loss_cfg.landmark_eps_px)
-        loss = loss + loss_cfg.l1 * l1_sparsity(weights)
-        if identity.numel():
-            loss = loss + loss_cfg.identity_prior * (identity * identity).sum()
-        if temporal:
-            loss = loss + loss_cfg.smooth_weights * second_difference_loss(
-                _with_context(weights, state.weights, start, stop))
-            loss = loss + loss_cfg.smooth_pose * (
-                second_difference_loss(_with_context(rot6d, state.rot6d, start, stop))
-                + second_difference_loss(_with_context(trans, state.trans, start, stop)))
-        loss.backward()
-        optimiser.step()
-        with torch.no_grad():
-            weights.clamp_(0.0, 1.0)
-        history.append(float(loss.detach()))
-    with torch.no_grad():
-        state.weights[start:stop] = weights.detach()
-        state.rot6d[start:stop] = rot6d.detach()
-        state.trans[start:stop] = trans.detach()
-        state.identity = identity.detach()
-        state.appearance = Appearance(*(p.detach() for p in appearance.parameters()))
+    R_ext = extended(state.R, p.R)
+    rotation = matrix_to_axis_angle(R_ext @ R_ext[:1].transpose(-1, -2))  # small angles within a few frames
+    x = torch.cat([extended(state.weights, p.weights), rotation, extended(state.t, p.t)], 1)  # [n, K + 6]
+    loss = config.loss
+    scale = torch.cat([torch.full((K,), loss.smooth_weights / K, dtype=x.dtype, device=x.device),
+                       torch.full((3,), loss.smooth_pose * head_radius ** 2, dtype=x.dtype, device=x.device),
+                       torch.full((3,), loss.smooth_pose, dtype=x.dtype, device=x.device)])
+    gram = _second_difference_gram(len(x), x.dtype, x.device)
+    energy = float((scale * x * (gram @ x)).sum())
+    grad = 2 * (gram @ x)[inner] * scale
+    return energy, grad, 2 * gram[inner, inner], scale
+
+
+def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int | None, config: FitConfig,
+            head_radius: float) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
+    """Total energy and the dense normal system over [frame 0 params, ..., frame B-1 params, identity].
+
+    ``start`` is the first frame of a run of consecutive frames, or None for scattered frames (no temporal terms).
+    """
+    B, K = p.weights.shape
+    I = p.identity.numel()
+    Pf = K + POSE_PARAMS
+    JtJ, grad = lin.JtJ.to(torch.float64), lin.grad.to(torch.float64)
+    n = B * Pf + I
+    H = torch.zeros(n, n, dtype=torch.float64, device=JtJ.device)
+    H[:B * Pf, :B * Pf] = torch.block_diag(*JtJ[:, :Pf, :Pf])
+    H[:B * Pf, B * Pf:] = JtJ[:, :Pf, Pf:].reshape(B * Pf, I)
+    H[B * Pf:, :B * Pf] = H[:B * Pf, B * Pf:].T
+    H[B * Pf:, B * Pf:] = JtJ[:, Pf:, Pf:].sum(0)
+    g_frames = grad[:, :Pf].clone()
+    g_identity = grad[:, Pf:].sum(0)
+    terms = dict(lin.terms)
+
+    loss = config.loss
+    w = p.weights.to(torch.float64)
+    terms["l1"] = float(loss.l1 / K * w.sum())
+    g_frames[:, :K] += loss.l1 / K
+    if start is not None:
+        terms["temporal"], g_temporal, coupling, scale = _temporal_terms(state, p, start, config, head_radius)
+        g_frames += g_temporal
+        H[:B * Pf, :B * Pf] += torch.kron(coupling, torch.diag(scale))
+    if I:
+        identity = p.identity.to(torch.float64)
+        terms["identity"] = float(loss.identity_prior * (identity * identity).sum())
+        g_identity = g_identity + 2 * loss.identity_prior * identity
+        H[B * Pf:, B * Pf:] += 2 * loss.identity_prior * torch.eye(I, dtype=H.dtype, device=H.device)
+        if state.identity_information is not None:
+            info = state.identity_information.to(torch.float64)
+            eta = state.identity_eta.to(torch.float64)
+            terms["identity"] += float(0.5 * identity @ info @ identity - eta @ identity)
+            g_identity = g_identity + info @ identity - eta
+            H[B * Pf:, B * Pf:] += info
+    g = torch.cat([g_frames.reshape(-1), g_identity])
+    return sum(terms.values()), terms, H, g
+
+
+def _solve_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float, rigid: bool) -> torch.Tensor:
+    """Levenberg-Marquardt step; weights held at a bound the gradient pushes them past stay there.
+
+    With ``rigid`` every weight is held: only the poses and the identity move.
+    """
+    B, K = p.weights.shape
+    Pf = K + POSE_PARAMS
+    w = p.weights.to(torch.float64)
+    g_w = g[:B * Pf].reshape(B, Pf)[:, :K]
+    fixed_w = ((w <= 0) & (g_w > 0)) | ((w >= 1) & (g_w < 0)) | rigid
+    fixed = torch.zeros_like(g, dtype=torch.bool)
+    fixed[:B * Pf].view(B, Pf)[:, :K] = fixed_w
+    free = (~fixed).to(H.dtype)
+    diag = torch.diagonal(H)
+    A = H * free[:, None] * free[None, :]
+    A = A + torch.diag(damping * diag + 1e-12 * diag.max().clamp_min(1e-30) + (1 - free))
+    return -torch.linalg.solve(A, g * free)
+
+
+def _apply_step(p: FrameParams, step: torch.Tensor) -> FrameParams:
+    B, K = p.weights.shape
+    Pf = K + POSE_PARAMS
+    frames = step[:B * Pf].reshape(B, Pf).to(p.weights.dtype)
+    rotation = axis_angle_to_matrix(frames[:, K:K + 3])
+    return FrameParams(weights=(p.weights + frames[:, :K]).clamp(0.0, 1.0), R=rotation @ p.R,
+                   t=p.t + frames[:, K + 3:], identity=p.identity + step[B * Pf:].to(p.identity.dtype))
+
+
+def _commit(state: SequenceState, lin: Linearisation, p: FrameParams) -> None:
+    """Add the batch's appearance normal equations and identity information to the take's."""
+    state.appearance_stats = lin.appearance_stats if state.appearance_stats is None \
+        else state.appearance_stats + lin.appearance_stats
+    I = p.identity.numel()
+    if not I:
+        return
+    JtJ = lin.JtJ.to(torch.float64)
+    Pf = JtJ.shape[-1] - I
+    ff, fi, ii = JtJ[:, :Pf, :Pf], JtJ[:, :Pf, Pf:], JtJ[:, Pf:, Pf:]
+    ridge = 1e-9 * torch.diagonal(ff, dim1=1, dim2=2).amax(-1).clamp_min(1e-30)[:, None, None]
+    eye = torch.eye(Pf, dtype=ff.dtype, device=ff.device)
+    info = (ii - fi.transpose(1, 2) @ torch.linalg.solve(ff + ridge * eye, fi)).sum(0)  # Schur complement
+    eta = info @ p.identity.to(torch.float64)
+    state.identity_information = info if state.identity_information is None else state.identity_information + info
+    state.identity_eta = eta if state.identity_eta is None else state.identity_eta + eta
+
+
+def _visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity if p.identity.numel() else None)
+    normals = vertex_normals(verts, model.faces)
+    return splat_visibility(verts[:, model.samples], normals[:, model.samples], model.cams, verts)
+
+
+def _initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity if p.identity.numel() else None)
+    pixels = project_points(verts[:, model.samples], model.cams) * obs.scale + (obs.scale - 1) / 2
+    return Appearance.neutral(initial_albedo(sample_images(obs.images, pixels), visible), len(model.cams))
+
+
+@torch.no_grad()
+def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, obs: BatchObservations,
+                   config: FitConfig, iterations: int, commit: bool, rigid_iterations: int = 0) -> list[float]:
+    """Gauss-Newton on ``frames`` (take frame indices) in place in ``state``; returns the energy per iteration.
+
+    Consecutive frames get the temporal terms, scattered ones (keyframes) do not. Visibility is
+    fixed for the call (one image scale). The first ``rigid_iterations`` move only poses and
+    identity (well conditioned, so large moves converge) before the weights join. With
+    ``commit`` the batch's appearance and identity evidence join the take's, for the batches that follow.
+    """
+    frames = np.asarray(frames)
+    index = torch.as_tensor(frames, device=state.weights.device)
+    start = int(frames[0]) if np.array_equal(frames, np.arange(frames[0], frames[0] + len(frames))) else None
+    p = FrameParams(state.weights[index].clone(), state.R[index].clone(), state.t[index].clone(), state.identity.clone())
+    visible = _visibility(model, p)
+    rounds = 1
+    if state.appearance is None:
+        state.appearance = _initial_appearance(model, p, obs, visible)
+        rounds = FIRST_APPEARANCE_ROUNDS
+    lin = linearise(model, p, obs, visible, state.appearance, state.appearance_stats, config, rounds)
+    energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
+    history = [energy]
+    damping = state.damping
+    for iteration in range(rigid_iterations + iterations):
+        trial = _apply_step(p, _solve_step(H, g, p, damping, rigid=iteration < rigid_iterations))
+        trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1)
+        trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius)
+        if trial_energy < energy:
+            p, lin, energy, terms, H, g = trial, trial_lin, trial_energy, trial_terms, trial_H, trial_g
+            damping = max(damping / DAMPING_DOWN, DAMPING_MIN)
+        else:
+            damping = min(damping * DAMPING_UP, DAMPING_MAX)
+        history.append(energy)
+    log.debug("frames %s: energy %s", frames.tolist(), {k: round(v, 6) for k, v in terms.items()})
+    state.weights[index], state.R[index], state.t[index] = p.weights, p.R, p.t
+    state.identity = p.identity
+    state.appearance = lin.appearance
+    state.damping = damping
+    if commit:
+        _commit(state, lin, p)
     return history
 
 
 def batches(num_frames: int, size: int) -> list[tuple[int, int]]:
     """[start, stop) ranges covering the take."""
     return [(s, min(s + size, num_frames)) for s in range(0, num_frames, max(1, size))]
-
-
-def as_numpy_pose(state: SequenceState) -> tuple[np.ndarray, np.ndarray]:
-    """[T, 3, 3] rotations and [T, 3] translations of ``state`` in float64."""
-    R = rotation_6d_to_matrix(state.rot6d.double()).cpu().numpy()
-    return R, state.trans.double().cpu().numpy()

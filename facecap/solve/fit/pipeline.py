@@ -16,14 +16,14 @@ from facecap.camera.torch_camera import CameraTensors, project_points
 from facecap.config import config_to_dict
 from facecap.errors import ConfigError, FacecapError
 from facecap.export.animation import Animation
-from facecap.geometry.rotations import matrix_to_rotation_6d
-from facecap.rig.evaluate import TorchRig, evaluate_rig
+from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
-from facecap.solve.accuracy import face_region_vertices
+from facecap.solve.fit.appearance import photometric_samples
 from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks
-from facecap.solve.fit.optimize import (BatchObservations, FitModel, SequenceState, as_numpy_pose, batches,
-                                        optimise_batch)
+from facecap.render.ops import make_context
+from facecap.solve.fit.qa import QAVideo, check_frames
+from facecap.solve.fit.optimize import BatchObservations, FitModel, SequenceState, batches, optimise_batch
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 
@@ -41,6 +41,9 @@ class FitResult:
         identity: [I] identity coefficients of the performer (empty without identity modes).
         frame_ok: [T] False where no view had landmarks and the frame was interpolated.
         landmark_error_px: [T] RMS landmark reprojection error (confident points, all views).
+        photometric_rms: [T] RMS colour error in grey levels over the visible samples (NaN without
+            the photometric fit).
+        qa_video: the QA video's path, or None.
         loss_history: stage name -> losses per iteration, summed over batches.
         seconds: wall time per phase.
     """
@@ -49,6 +52,8 @@ class FitResult:
     identity: np.ndarray
     frame_ok: np.ndarray
     landmark_error_px: np.ndarray
+    photometric_rms: np.ndarray
+    qa_video: Path | None = None
     loss_history: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -75,12 +80,12 @@ def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmark
     return detect_landmarks(take, source.model_path, cache_dir=cache).cameras(take.camera_names)
 
 
-def _read_frames(take: Take, frames: range) -> list[list[np.ndarray]]:
+def _read_frames(take: Take, frames: np.ndarray) -> list[list[np.ndarray]]:
     """[B][C] frames [H, W, 3] float32, read once per batch (videos decode forward only)."""
     return [[take.frame(cam, i) for cam in take.camera_names] for i in frames]
 
 
-def _observations(frames: list[list[np.ndarray]], span: range, landmarks: Landmarks2D, scale: float,
+def _observations(frames: list[list[np.ndarray]], span: np.ndarray, landmarks: Landmarks2D, scale: float,
                   device: torch.device) -> BatchObservations:
     def resized(img: np.ndarray) -> np.ndarray:
         if scale != 1.0:
@@ -89,7 +94,7 @@ def _observations(frames: list[list[np.ndarray]], span: range, landmarks: Landma
         return np.ascontiguousarray(img.transpose(2, 0, 1))
 
     images = np.stack([np.stack([resized(img) for img in per_cam]) for per_cam in frames])
-    sl = slice(span.start, span.stop)
+    sl = np.asarray(span)
     return BatchObservations(
         images=torch.as_tensor(images, device=device),
         points=torch.as_tensor(landmarks.points[sl], device=device, dtype=torch.float32),
@@ -107,33 +112,99 @@ def _landmark_errors(rig: Rig, anim: Animation, identity: np.ndarray, landmarks:
     return np.sqrt((err2 * conf).sum((1, 2)) / np.maximum(conf.sum((1, 2)), 1))
 
 
-def _state_from_init(init: Initialisation, device: torch.device) -> SequenceState:
+def _nearest_rotations(R: np.ndarray) -> np.ndarray:
+    """Project [T, 3, 3] float32-accumulated rotations back onto SO(3)."""
+    U, _, Vt = np.linalg.svd(R)
+    return U @ Vt
+
+
+def _state_from_init(init: Initialisation, config: FitConfig, device: torch.device) -> SequenceState:
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=torch.float32, device=device)
-    return SequenceState(weights=t(init.weights), rot6d=matrix_to_rotation_6d(t(init.R)), trans=t(init.t),
-                         identity=t(init.identity))
+    return SequenceState(weights=t(init.weights), R=t(init.R), t=t(init.t), identity=t(init.identity),
+                         damping=config.schedule.damping)
+
+
+def _stages(scales: list[float], iterations: list[int], keys: str) -> list[tuple[float, int]]:
+    if len(scales) != len(iterations):
+        raise ConfigError(f"config keys {keys} must have the same length")
+    if any(not 0 < s <= 1 for s in scales):
+        raise ConfigError(f"config key {keys.split(' and ')[0]}: scales must lie in (0, 1], got {scales}")
+    return list(zip(scales, iterations))
+
+
+def _fit_frames(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, frames: np.ndarray,
+                stages: list[tuple[float, int]], config: FitConfig, device: torch.device,
+                history: dict[str, list[float]], name: str, bar: tqdm | None = None) -> None:
+    """Coarse-to-fine Gauss-Newton on ``frames``; the last stage commits their evidence to the take."""
+    images = _read_frames(take, frames)
+    for k, (scale, iterations) in enumerate(stages):
+        obs = _observations(images, frames, landmarks, scale, device)
+        energies = optimise_batch(model, state, frames, obs, config, iterations, commit=k == len(stages) - 1)
+        key = f"{name}@{scale:g}"
+        merged = history.setdefault(key, [0.0] * len(energies))
+        history[key] = [a + b for a, b in zip(merged, energies)]
+        if bar is not None:
+            bar.update(1)
 
 
 def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D,
-                     config: FitConfig, device: torch.device) -> dict[str, list[float]]:
+                     calib: Calibration, rig: Rig, config: FitConfig, device: torch.device) -> dict[str, list[float]]:
+    """Keyframes first (identity, appearance), a landmark re-init with that identity, then the sweeps."""
     sched = config.schedule
-    if len(sched.scales) != len(sched.iterations):
-        raise ConfigError("config keys 'schedule.scales' and 'schedule.iterations' must have the same length")
+    sweep_stages = _stages(sched.scales, sched.iterations, "'schedule.scales' and 'schedule.iterations'")
+    key_stages = _stages(sched.keyframe_scales, sched.keyframe_iterations,
+                         "'schedule.keyframe_scales' and 'schedule.keyframe_iterations'")
     history: dict[str, list[float]] = {}
-    spans = batches(take.num_frames, config.batch_frames)
-    passes = [("batches", False)] + [(f"final{k}", True) for k in range(sched.final_iterations)]
-    for name, temporal in passes:
-        stages = list(zip(sched.scales, sched.iterations)) if not temporal else \
-            [(sched.scales[-1], max(1, sched.iterations[-1] // 2))]
-        for start, stop in tqdm(spans, desc=f"fit {name}", unit="batch", leave=False):
-            frames = _read_frames(take, range(start, stop))
-            for scale, iterations in stages:
-                obs = _observations(frames, range(start, stop), landmarks, scale, device)
-                losses = optimise_batch(model, state, start, obs, config, iterations, temporal=temporal)
-                key = f"{name}@{scale:g}"
-                merged = history.setdefault(key, [0.0] * len(losses))
-                history[key] = [a + b for a, b in zip(merged, losses)]
+    T = take.num_frames
+    if sched.keyframes > 0:
+        keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
+        with tqdm(total=len(key_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale", leave=False) as bar:
+            _fit_frames(take, model, state, landmarks, keyframes, key_stages, config, device, history, "keyframes",
+                        bar)
+        if state.identity.numel():
+            _reinitialise(state, landmarks, calib, rig, config, keyframes)
+    spans = batches(T, config.batch_frames)
+    for sweep in range(sched.passes):
+        for start, stop in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
+            _fit_frames(take, model, state, landmarks, np.arange(start, stop), sweep_stages, config, device,
+                        history, f"pass{sweep + 1}")
     return history
+
+
+def _check_take(take: Take, model: FitModel, state: SequenceState, config: FitConfig, device: torch.device,
+                out_dir: Path) -> tuple[np.ndarray, Path | None]:
+    """Per-frame photometric error at full resolution, and the QA video when asked for."""
+    errors = np.zeros(take.num_frames)
+    path = out_dir / "qa.mp4" if config.qa_video else None
+    ctx = make_context("auto", device) if path else None
+    video = QAVideo(path, take.fps or 30.0) if path else None
+    try:
+        for start, stop in tqdm(batches(take.num_frames, config.batch_frames), desc="check", unit="batch", leave=False):
+            frames = np.arange(start, stop)
+            images = torch.as_tensor(np.stack([np.stack([img.transpose(2, 0, 1) for img in per_frame])
+                                               for per_frame in _read_frames(take, frames)]), device=device)
+            check = check_frames(model, state, frames, images, ctx, config.qa_scale)
+            errors[start:stop] = check.photometric_rms
+            if video is not None:
+                video.write(check.panels)
+    finally:
+        if video is not None:
+            video.close()
+    return errors, path
+
+
+def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibration, rig: Rig, config: FitConfig,
+                  keep: np.ndarray) -> None:
+    """Landmark init of the frames outside ``keep`` again, now with the photometric identity.
+
+    The landmark init cannot tell identity from expression; with the identity known its weights and
+    poses are far better starting points for the sweeps.
+    """
+    init = initialise_from_landmarks(landmarks, calib, rig, config.init, identity=state.identity.double().cpu().numpy())
+    redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keep), device=state.weights.device)
+    fresh = _state_from_init(init, config, state.weights.device)
+    state.weights[redo], state.R[redo], state.t[redo] = fresh.weights[redo], fresh.R[redo], fresh.t[redo]
 
 
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,
@@ -145,12 +216,19 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         calibration: calibration.json path or a loaded Calibration.
         rig: the animation rig: its shape names and geometry define the exported weights.
         config: fit settings.
-        out_dir: where caches go (the caller writes the exports).
+        out_dir: where caches and the QA video go (created; the caller writes the exports).
         tracking_rig: a tuned rig (``facecap tune-rig``) to track with; same shape names as ``rig``.
     """
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    started = clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[phase], clock = now - clock, now
+
     calib = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     tracking_rig = rig if tracking_rig is None else tracking_rig
     if tracking_rig.shape_names != rig.shape_names:
@@ -160,36 +238,39 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         calib = take.calibration
         track = tracking_rig.in_units(calib.units)
         landmarks = load_fit_landmarks(take, config, out_dir)
-        seconds["landmarks"] = time.perf_counter() - clock
+        lap("landmarks")
         init = initialise_from_landmarks(landmarks, calib, track, config.init)
-        seconds["init"] = time.perf_counter() - clock - seconds["landmarks"]
-        state = _state_from_init(init, device)
+        lap("init")
+        state = _state_from_init(init, config, device)
         history: dict[str, list[float]] = {}
+        photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
         if config.photometric:
-            model = FitModel(rig=TorchRig.from_rig(track, device), faces=torch.as_tensor(track.faces, device=device).long(),
-                             cams=CameraTensors.from_calibration(calib, device=device),
-                             samples=torch.as_tensor(face_region_vertices(track), device=device),
-                             landmarks=torch.as_tensor(track.landmark_vertices, device=device).long())
-            history = _photometric_fit(take, model, state, landmarks, config, device)
-        seconds["photometric"] = time.perf_counter() - clock - seconds["landmarks"] - seconds["init"]
-        R, t = as_numpy_pose(state)
-        anim = Animation(shape_names=rig.shape_names, weights=state.weights.double().cpu().numpy(), R=R, t=t,
+            cams = CameraTensors.from_calibration(calib, device=device)
+            model = FitModel.build(track, cams, photometric_samples(track, config.exclude_materials), device)
+            history = _photometric_fit(take, model, state, landmarks, calib, track, config, device)
+            lap("photometric")
+            photometric_rms, qa_video = _check_take(take, model, state, config, device, out_dir)
+            lap("check")
+        anim = Animation(shape_names=rig.shape_names, weights=state.weights.double().cpu().numpy(),
+                         R=_nearest_rotations(state.R.double().cpu().numpy()), t=state.t.double().cpu().numpy(),
                          fps=take.fps, units=calib.units, frames=np.arange(take.num_frames),
                          start_timecode=take.start_timecode)
         identity = state.identity.double().cpu().numpy()
         errors = _landmark_errors(track, anim, identity, landmarks, calib)
-    seconds["total"] = time.perf_counter() - clock
+    seconds["total"] = time.perf_counter() - started
     log.info("fit %d frames in %.1f s (%.2f frames/s), median landmark error %.2f px", anim.num_frames,
              seconds["total"], anim.num_frames / seconds["total"], float(np.median(errors)))
     return FitResult(animation=anim, identity=identity, frame_ok=init.frame_ok, landmark_error_px=errors,
-                     loss_history=history, seconds=seconds)
+                     photometric_rms=photometric_rms, qa_video=qa_video, loss_history=history, seconds=seconds)
 
 
 def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> None:
     """The JSON report: per-frame landmark error and interpolation flags, timings, config."""
     report = {
-        "frames": [{"frame": int(f), "landmark_error_px": float(e), "interpolated": not bool(ok)}
-                   for f, e, ok in zip(result.animation.frame_numbers, result.landmark_error_px, result.frame_ok)],
+        "frames": [{"frame": int(f), "landmark_error_px": float(e),
+                    "photometric_rms": None if np.isnan(p) else float(p), "interpolated": not bool(ok)}
+                   for f, e, p, ok in zip(result.animation.frame_numbers, result.landmark_error_px,
+                                          result.photometric_rms, result.frame_ok)],
         "identity": result.identity.tolist(),
         "seconds": result.seconds,
         "frames_per_second": result.animation.num_frames / max(result.seconds.get("total", 1e-9), 1e-9),

@@ -1,0 +1,174 @@
+"""The data terms of the fit, linearised: energy and normal equations at the current parameters.
+
+The colour Jacobian is the image gradient (a central difference of the bilinear sample) times
+the projection Jacobian times the rig's; shading changes with the normals are left out of the
+Jacobian (they are in the residual), which changes the step, not the fixed point. Each frame's
+albedo is tied to the take's and eliminated in closed form (variable projection), so a geometry
+step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from facecap.camera.torch_camera import CameraTensors, project_points
+from facecap.geometry.rotations import skew_matrix
+from facecap.render.shading import sh_basis, vertex_normals
+from facecap.rig.evaluate import TorchRig, corrective_activations
+from facecap.solve.fit.appearance import Appearance, AppearanceStats, sample_images, solve_appearance
+from facecap.solve.fit.config import FitConfig
+from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams
+
+__all__ = ["Linearisation", "linearise", "charbonnier"]
+
+GRADIENT_STEP_PX = 0.5  # half-width of the central difference that gives the image gradient
+
+
+@dataclass
+class Linearisation:
+    """Energy and Gauss-Newton system of the data terms at one point."""
+
+    energy: float
+    terms: dict[str, float]
+    JtJ: torch.Tensor     # [B, P, P], P = K + 6 + I
+    grad: torch.Tensor    # [B, P]
+    appearance: Appearance
+    appearance_stats: AppearanceStats
+
+
+def _point_jacobian(X: torch.Tensor, cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixels [B, C, M, 2] of [B, M, 3] points and their Jacobian [B, C, M, 2, 3] (three forward JVPs)."""
+    def project(points: torch.Tensor) -> torch.Tensor:
+        return project_points(points, cams)
+    eye = torch.eye(3, dtype=X.dtype, device=X.device)
+    columns = [torch.func.jvp(project, (X,), (eye[i].expand_as(X),)) for i in range(3)]
+    return columns[0][0], torch.stack([c[1] for c in columns], -1)
+
+
+def _sample_with_gradient(images: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colours [B, C, N, 3] at [B, C, N, 2] pixels and their image gradient [B, C, N, 3, 2]."""
+    h = GRADIENT_STEP_PX
+    offsets = pixels.new_tensor([[0, 0], [h, 0], [-h, 0], [0, h], [0, -h]])
+    N = pixels.shape[2]
+    shifted = (pixels[:, :, None] + offsets[:, None]).flatten(2, 3)          # [B, C, 5N, 2]
+    colours = sample_images(images, shifted).unflatten(2, (5, N))           # [B, C, 5, N, 3]
+    gx = (colours[:, :, 1] - colours[:, :, 2]) / (2 * h)
+    gy = (colours[:, :, 3] - colours[:, :, 4]) / (2 * h)
+    return colours[:, :, 0], torch.stack([gx, gy], -1)
+
+
+def _corrective_jacobian(rows: TorchRig, weights: torch.Tensor) -> torch.Tensor | None:
+    """d(corrective activations)/d(weights): [B, Cc, K], or None for a rig without correctives."""
+    if not rows.corrective_deltas.shape[0]:
+        return None
+    keys = rows.corrective_keys
+    return torch.func.vmap(torch.func.jacfwd(lambda w: corrective_activations(w, keys)))(weights)
+
+
+def _head_jacobian(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None, frames: int) -> torch.Tensor:
+    """d(head-space rows[index])/d(weights): [B, M', 3, K], correctives included."""
+    D = rows.shape_deltas[:, index].permute(1, 2, 0)                         # [M', 3, K]
+    if dact is None:
+        return D.expand(frames, *D.shape)
+    return D + torch.einsum("bck,cmd->bmdk", dact, rows.corrective_deltas[:, index])
+
+
+def charbonnier(r: torch.Tensor, eps: float) -> torch.Tensor:
+    """Elementwise sqrt(r² + eps²) − eps: quadratic below ``eps`` (precise convergence), linear above
+    (occlusions, specularities and detector blunders lose their pull)."""
+    return torch.sqrt(r * r + eps * eps) - eps
+
+
+def _residual_energy(r: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    return (charbonnier(r, eps) * weight).sum()
+
+
+def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor, appearance: Appearance,
+               committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int) -> Linearisation:
+    """Appearance solve, then the energy and normal equations of the data terms at ``p``."""
+    loss = config.loss
+    N = model.samples.shape[0]
+    identity = p.identity if p.identity.numel() else None
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=identity)
+    basis = sh_basis(vertex_normals(verts, model.faces)[:, model.samples])  # [B, N, 9]
+    points = torch.cat([verts[:, model.samples], verts[:, model.landmarks]], 1)
+    pixels, proj_jac = _point_jacobian(points, model.cams)
+    s = obs.scale
+    observed, image_grad = _sample_with_gradient(obs.images, pixels[:, :, :N] * s + (s - 1) / 2)
+
+    # Per-frame means: each frame's photometric term is normalised by its visible samples.
+    vis = visible.to(observed.dtype)[..., None].expand_as(observed)
+    per_frame = loss.photometric / vis.sum((1, 2, 3)).clamp_min(1)[:, None, None, None]
+    stats = None
+    for _ in range(appearance_rounds):
+        r = appearance.predict(basis) - observed
+        robust = vis / torch.sqrt(r * r + loss.photometric_eps ** 2)
+        appearance, stats = solve_appearance(appearance, committed, observed, robust * per_frame, basis)
+    r = appearance.predict(basis) - observed
+    omega = vis * per_frame / torch.sqrt(r * r + loss.photometric_eps ** 2)  # IRLS weights
+
+    # Each frame's albedo, tied to the take's: eliminated in closed form (variable projection), so a
+    # geometry step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
+    shading = appearance.gains[None, :, None] * (basis @ appearance.sh)[:, None]   # [B, C, N, 3]
+    target = observed - appearance.bias[None, :, None]
+    h = (omega * shading * shading).sum(1)                                     # [B, N, 3]
+    tie = loss.albedo_tie * h / visible.sum(1).clamp_min(1)[..., None]
+    albedo = ((omega * shading * target).sum(1) + tie * appearance.albedo) / (h + tie).clamp_min(1e-30)
+    r = shading * albedo[:, None] - target
+    photo_energy = _residual_energy(r, vis * per_frame, loss.photometric_eps) + \
+        (tie * (albedo - appearance.albedo) ** 2).sum() / 2
+    omega = vis * per_frame / torch.sqrt(r * r + loss.photometric_eps ** 2)
+    G = image_grad @ (s * proj_jac[:, :, :N])                               # [B, C, N, 3, 3] d colour / d X
+    u = torch.einsum("bcnk,bcnki->bnki", omega * shading, G)                 # albedo-geometry coupling
+    H_points = ((G * omega[..., None]).transpose(-1, -2) @ G).sum(1) - \
+        torch.einsum("bnki,bnk,bnkj->bnij", u, 1 / (h + tie).clamp_min(1e-30), u)
+    g_points = -torch.einsum("bcnk,bcnki->bni", omega * r, G)
+
+    lm_error = pixels[:, :, N:] - obs.points                                # [B, C, L, 2]
+    dist = lm_error.norm(dim=-1)
+    conf = obs.confidence * (loss.landmark / obs.confidence.sum((1, 2)).clamp_min(1e-9))[:, None, None]
+    lm_energy = (charbonnier(dist, loss.landmark_eps_px) * conf).sum()
+    lm_omega = conf / torch.sqrt(dist * dist + loss.landmark_eps_px ** 2)
+    J_lm = proj_jac[:, :, N:]
+    H_points = torch.cat([H_points, torch.einsum("bcl,bclki,bclkj->blij", lm_omega, J_lm, J_lm)], 1)
+    g_points = torch.cat([g_points, torch.einsum("bcl,bclk,bclki->bli", lm_omega, lm_error, J_lm)], 1)
+
+    JtJ, grad = _normal_equations(model, p, points, H_points, g_points)
+    terms = {"photometric": float(photo_energy), "landmark": float(lm_energy)}
+    return Linearisation(float(photo_energy + lm_energy), terms, JtJ, grad, appearance, stats)
+
+
+def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_points: torch.Tensor,
+                      g_points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame J^T W J [B, P, P] and J^T W r [B, P] from per-point 3x3 blocks and 3-vectors.
+
+    The parameters are (weights, rotation increment, translation, identity); a point moves by
+    d X = R dV/dw dw - [X - t]x drot + dt + R dV/did did. The gradient uses every point; the
+    normal matrix uses the subset ``model.hessian_rows`` (every point is ~17k rows on ICT, and
+    the matrix costs rows x P^2), scaled to stand for all: the step stays a descent direction
+    and the fixed point is the exact one.
+    """
+    B = points.shape[0]
+    rows = model.rows
+    R = p.R
+    dact = _corrective_jacobian(rows, p.weights)
+    g_head = (g_points @ R).flatten(1)                                      # rows of R^T g, [B, 3M]
+    grad_w = g_head @ rows.shape_deltas.flatten(1).T
+    if dact is not None:
+        grad_w = grad_w + ((g_head @ rows.corrective_deltas.flatten(1).T)[:, None] @ dact)[:, 0]
+    grad = [grad_w, torch.linalg.cross(points - p.t[:, None], g_points, dim=-1).sum(1), g_points.sum(1)]
+    if p.identity.numel():
+        grad.append(g_head @ rows.identity_deltas.flatten(1).T)
+
+    sub = model.hessian_rows
+    X = points[:, sub]
+    columns = [R[:, None] @ _head_jacobian(rows, sub, dact, B), -skew_matrix(X - p.t[:, None]),
+               torch.eye(3, dtype=X.dtype, device=X.device).expand(B, len(sub), 3, 3)]
+    if p.identity.numel():
+        columns.append(torch.einsum("bij,kmj->bmik", R, rows.identity_deltas[:, sub]))
+    A = torch.cat(columns, -1)                                              # [B, M', 3, P]
+    HA = (H_points[:, sub] * model.hessian_scale[:, None, None]) @ A
+    JtJ = A.flatten(1, 2).transpose(1, 2) @ HA.flatten(1, 2)
+    return JtJ, torch.cat(grad, -1)
+
+

@@ -1,0 +1,105 @@
+"""What the Gauss-Newton fit works on: the fixed model, the take's state, a batch's observations."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from facecap.camera.torch_camera import CameraTensors
+from facecap.rig.evaluate import TorchRig
+from facecap.rig.model import Rig
+from facecap.solve.fit.appearance import Appearance, AppearanceStats
+
+__all__ = ["FitModel", "SequenceState", "BatchObservations", "FrameParams", "POSE_PARAMS"]
+
+POSE_PARAMS = 6       # rotation increment (3) and translation (3) per frame
+HESSIAN_SAMPLES = 4096  # photometric rows of the normal matrix (the gradient uses them all)
+
+
+@dataclass
+class FitModel:
+    """What stays fixed during the fit.
+
+    Attributes:
+        rig: the tracking rig in the calibration's units (every vertex: normals and occlusion).
+        rows: the same rig at ``samples`` then ``landmarks`` only (the Jacobian's rows).
+        faces: [F, 3] long. cams: the take's cameras.
+        samples: [N] face-region vertices sampled photometrically; landmarks: [L] rig landmark vertices.
+        head_radius: RMS distance of the samples from their centroid: turns radians into lengths.
+        hessian_rows: [M'] indices into ``rows`` that form the normal matrix (every landmark, and
+            samples at a stride); hessian_scale: [M'] the stride each stands for.
+    """
+
+    rig: TorchRig
+    rows: TorchRig
+    faces: torch.Tensor
+    cams: CameraTensors
+    samples: torch.Tensor
+    landmarks: torch.Tensor
+    head_radius: float
+    hessian_rows: torch.Tensor
+    hessian_scale: torch.Tensor
+
+    @classmethod
+    def build(cls, rig: Rig, cams: CameraTensors, samples: np.ndarray, device: torch.device) -> "FitModel":
+        rows = np.concatenate([samples, rig.landmark_vertices])
+        head = rig.neutral[samples]
+        stride = max(1, -(-len(samples) // HESSIAN_SAMPLES))
+        hessian_rows = np.concatenate([np.arange(0, len(samples), stride), len(samples) + np.arange(len(rig.landmark_vertices))])
+        hessian_scale = np.where(hessian_rows < len(samples), stride, 1.0)
+        return cls(rig=TorchRig.from_rig(rig, device), rows=TorchRig.from_rig(rig, device, vertices=rows),
+                   faces=torch.as_tensor(rig.faces, device=device).long(), cams=cams.to(device),
+                   samples=torch.as_tensor(samples, device=device).long(),
+                   landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
+                   head_radius=float(np.sqrt(((head - head.mean(0)) ** 2).sum(1).mean())),
+                   hessian_rows=torch.as_tensor(hessian_rows, device=device),
+                   hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32))
+
+
+@dataclass
+class SequenceState:
+    """The whole take's parameters between batches (plain tensors, no grad).
+
+    Attributes:
+        weights: [T, K]; R: [T, 3, 3]; t: [T, 3]; identity: [I].
+        appearance: None until the first batch has estimated it.
+        appearance_stats: the appearance normal equations of the batches done so far.
+        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of
+            what the batches done so far say about the identity.
+        damping: the Levenberg-Marquardt damping carried from batch to batch.
+    """
+
+    weights: torch.Tensor
+    R: torch.Tensor
+    t: torch.Tensor
+    identity: torch.Tensor
+    appearance: Appearance | None = None
+    appearance_stats: AppearanceStats | None = None
+    identity_information: torch.Tensor | None = None
+    identity_eta: torch.Tensor | None = None
+    damping: float = 1e-3
+
+
+@dataclass
+class BatchObservations:
+    """Observations of one batch of frames at one image scale.
+
+    Attributes: images [B, C, 3, H', W'] in [0, 1]; points [B, C, L, 2] landmarks in full-resolution
+    pixels; confidence [B, C, L]; scale: H' / H.
+    """
+
+    images: torch.Tensor
+    points: torch.Tensor
+    confidence: torch.Tensor
+    scale: float
+
+@dataclass
+class FrameParams:
+    """The unknowns of a batch: weights [B, K], R [B, 3, 3], t [B, 3], and the shared identity [I]."""
+
+    weights: torch.Tensor
+    R: torch.Tensor
+    t: torch.Tensor
+    identity: torch.Tensor
+
+

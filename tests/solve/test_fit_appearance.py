@@ -1,0 +1,48 @@
+"""The closed-form appearance solve and the photometric sample selection."""
+
+import numpy as np
+import torch
+
+from facecap.render.shading import sh_basis
+from facecap.rig import build_demo_head
+from facecap.solve.fit.appearance import Appearance, photometric_samples, solve_appearance
+
+
+def test_solve_appearance_recovers_an_exact_model():
+    """Colours made by the model itself: alternating least squares must explain them to noise-free precision."""
+    gen = torch.Generator().manual_seed(0)
+    B, C, N = 4, 3, 400
+    normals = torch.nn.functional.normalize(torch.randn(B, N, 3, generator=gen, dtype=torch.float64), dim=-1)
+    basis = sh_basis(normals)
+    truth = Appearance(albedo=0.2 + 0.6 * torch.rand(N, 3, generator=gen, dtype=torch.float64),
+                       sh=torch.randn(9, 3, generator=gen, dtype=torch.float64) * 0.2
+                       + torch.tensor([3.0] + [0.0] * 8, dtype=torch.float64)[:, None],
+                       gains=1 + 0.1 * torch.randn(C, 3, generator=gen, dtype=torch.float64),
+                       bias=0.02 * torch.randn(C, 3, generator=gen, dtype=torch.float64))
+    observed = truth.predict(basis)
+    weight = torch.ones_like(observed)
+    estimate = Appearance.neutral(observed.mean((0, 1)), C)
+    first = None
+    for _ in range(200):
+        estimate, stats = solve_appearance(estimate, None, observed, weight, basis)
+        error = float((estimate.predict(basis) - observed).abs().max())
+        first = error if first is None else first
+    assert error < 1e-3 * first and error < 1e-4
+    # A take is solved a batch at a time: the committed normal equations of the first half plus the
+    # second half's give the same camera response as the whole take at once.
+    _, first_half = solve_appearance(estimate, None, observed[:2], weight[:2], basis[:2])
+    split, _ = solve_appearance(estimate, first_half, observed[2:], weight[2:], basis[2:])
+    whole, _ = solve_appearance(estimate, None, observed, weight, basis)
+    torch.testing.assert_close(split.gains, whole.gains)
+    torch.testing.assert_close(split.bias, whole.bias)
+
+
+def test_photometric_samples_leave_out_excluded_and_see_through_materials():
+    rig = build_demo_head()
+    every = photometric_samples(rig, [])
+    no_mouth = photometric_samples(rig, ["mouth_interior"])
+    mouth = rig.material_names.index("mouth_interior")
+    mouth_only = np.setdiff1d(np.unique(rig.faces[rig.face_material == mouth]),
+                              np.unique(rig.faces[rig.face_material != mouth]))
+    assert len(no_mouth) < len(every)
+    assert not np.isin(mouth_only, no_mouth).any() and np.isin(mouth_only, every).all()

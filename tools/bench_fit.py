@@ -1,0 +1,83 @@
+"""Benchmark `facecap fit` on the ground-truth takes: accuracy against issue 5's targets, and frames/s.
+
+Usage:  python tools/bench_fit.py [--takes dev_ict_4cam dev_ict_3cam_identity] [--landmarks mediapipe|truth]
+                                  [--threads 2] [--out bench_fit.json] [--set key=value ...]
+
+For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes) it fits the take with the
+ICT rig and the default config (plus --set overrides), scores the result with
+facecap.solve.accuracy against ground_truth.json (the true neutral posed by the fitted weights and
+pose), and prints the figures beside the targets. Landmarks come from MediaPipe (the normal use;
+../shared/models/face_landmarker.task) or from the take's landmarks_gt.json (the detector taken
+out of the error budget). Frames/s is the whole fit's wall time, landmark detection excluded
+when the detections are cached.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facecap.config import load_config
+from facecap.export.animation import load_animation_json, save_animation_json
+from facecap.rig import load_rig
+from facecap.solve.accuracy import animation_accuracy
+from facecap.solve.fit import FitConfig, fit_take
+
+SHARED = Path(os.environ.get("FACECAP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+TAKES = SHARED / "data" / "takes"
+RIG = SHARED / "data" / "rigs" / "ict_full.npz"
+MODEL = SHARED / "models" / "face_landmarker.task"
+TARGETS = {"weight_mae_active": 0.05, "weight_mae_all": 0.01, "vertex_error_mean_mm": 0.3,
+           "vertex_error_p95_mm": 1.0, "rotation_error_deg": 0.2, "translation_error_mm": 0.5}
+
+
+def bench_take(name: str, landmarks: str, overrides: list[str], out_dir: Path) -> dict:
+    take = TAKES / name
+    source = [f"landmarks.landmarks_file={take / 'landmarks_gt.json'}"] if landmarks == "truth" else \
+        [f"landmarks.model_path={MODEL}", f"landmarks.cache_dir={out_dir / 'landmarks_cache'}"]
+    config = load_config(FitConfig, None, source + overrides)
+    rig = load_rig(RIG)
+    truth = load_animation_json(take / "ground_truth.json")
+    identity = np.asarray(truth.extra.get("generator", {}).get("identity_coefficients", np.zeros(rig.num_identities)))
+    result = fit_take(take, take / "calibration.json", rig, config, out_dir / name)
+    save_animation_json(result.animation, out_dir / name / "animation.json")
+    accuracy = animation_accuracy(rig, result.animation, truth, identity=identity).as_dict()
+    seconds = result.seconds
+    photometric_fps = result.animation.num_frames / max(seconds["total"] - seconds["landmarks"], 1e-9)
+    return {"take": name, "landmarks": landmarks, "frames": result.animation.num_frames, **accuracy,
+            "seconds": seconds, "frames_per_second": photometric_fps,
+            "identity_error": float(np.abs(result.identity - identity).mean()) if len(result.identity) else None}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--takes", nargs="+", default=["dev_ict_4cam", "dev_ict_3cam_identity"])
+    parser.add_argument("--landmarks", choices=["mediapipe", "truth"], default="mediapipe")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=Path("bench_fit"), help="output folder (fits, caches, JSON)")
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="fit config overrides key=value")
+    args = parser.parse_args()
+    if not TAKES.is_dir() or not RIG.is_file():
+        print(f"needs the ground-truth takes and the ICT rig under {SHARED} (set FACECAP_SHARED)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    rows = [bench_take(name, args.landmarks, args.overrides, args.out) for name in args.takes]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_fit.json").write_text(json.dumps(rows, indent=1))
+    print(f"\n{'take':24s} " + " ".join(f"{k:>22s}" for k in TARGETS) + f" {'frames/s':>9s}")
+    for row in rows:
+        print(f"{row['take']:24s} " + " ".join(
+            f"{row[k]:>15.4f} ({'ok' if row[k] <= v else 'NO'}) " for k, v in TARGETS.items())
+            + f" {row['frames_per_second']:>9.3f}")
+    print("targets: " + ", ".join(f"{k} <= {v}" for k, v in TARGETS.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
