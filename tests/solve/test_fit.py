@@ -188,3 +188,26 @@ def test_gauss_newton_gradient_matches_finite_differences(tiny_take):
         numeric = (plus - minus) / (2 * h)
         analytic = float(lin.grad[0, index] if index < P else lin.grad[:, index - P].sum())
         assert analytic == pytest.approx(numeric, rel=0.15, abs=1e-6 * abs(lin.energy)), name
+
+
+@pytest.mark.slow
+def test_keyframes_recover_identity_and_pose_on_dev_identity_take(tmp_path):
+    """The independent renderer's take whose performer is not the rig: the keyframe stage alone
+    (true landmarks, so the detector is out of the error budget) must find identity and pose."""
+    base = shared_path("data", "takes", "dev_ict_3cam_identity")
+    rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
+    truth = load_animation_json(base / "ground_truth.json")
+    identity = np.asarray(truth.extra["generator"]["identity_coefficients"])
+    config = FitConfig(device="cpu", qa_video=False, landmarks=LandmarkConfig(landmarks_file=str(base / "landmarks_gt.json")),
+                       schedule=ScheduleConfig(passes=0))
+    result = fit_take(base, base / "calibration.json", rig, config, tmp_path)
+    keyframes = np.unique(np.linspace(0, truth.num_frames - 1, config.schedule.keyframes).round().astype(int))
+
+    def at(anim):
+        return Animation(anim.shape_names, anim.weights[keyframes], anim.R[keyframes], anim.t[keyframes], anim.fps, "mm")
+    accuracy = animation_accuracy(rig, at(result.animation), at(truth), identity=identity)
+    print(accuracy.summary(), "identity error", np.abs(result.identity - identity).mean())
+    # The landmark init alone is ~4 mm, 2 deg and 5 mm off here; issue 5's targets are 0.3 mm, 0.2 deg, 0.5 mm.
+    assert accuracy.vertex_error_mean_mm < 0.4 and accuracy.vertex_error_p95_mm < 1.0
+    assert accuracy.rotation_error_deg < 0.3 and accuracy.translation_error_mm < 0.6
+    assert np.abs(result.identity - identity).mean() < 0.3 * np.abs(identity).mean()
