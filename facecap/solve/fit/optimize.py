@@ -114,16 +114,13 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     return sum(terms.values()), terms, H, g
 
 
-def _solve_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float, rigid: bool) -> torch.Tensor:
-    """Levenberg-Marquardt step; weights held at a bound the gradient pushes them past stay there.
-
-    With ``rigid`` every weight is held: only the poses and the identity move.
-    """
+def _solve_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float) -> torch.Tensor:
+    """Levenberg-Marquardt step; weights held at a bound the gradient pushes them past stay there."""
     B, K = p.weights.shape
     Pf = K + POSE_PARAMS
     w = p.weights.to(torch.float64)
     g_w = g[:B * Pf].reshape(B, Pf)[:, :K]
-    fixed_w = ((w <= 0) & (g_w > 0)) | ((w >= 1) & (g_w < 0)) | rigid
+    fixed_w = ((w <= 0) & (g_w > 0)) | ((w >= 1) & (g_w < 0))
     fixed = torch.zeros_like(g, dtype=torch.bool)
     fixed[:B * Pf].view(B, Pf)[:, :K] = fixed_w
     free = (~fixed).to(H.dtype)
@@ -174,13 +171,12 @@ def _initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations,
 
 @torch.no_grad()
 def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, obs: BatchObservations,
-                   config: FitConfig, iterations: int, commit: bool, rigid_iterations: int = 0) -> list[float]:
+                   config: FitConfig, iterations: int, commit: bool) -> list[float]:
     """Gauss-Newton on ``frames`` (take frame indices) in place in ``state``; returns the energy per iteration.
 
     Consecutive frames get the temporal terms, scattered ones (keyframes) do not. Visibility is
-    fixed for the call (one image scale). The first ``rigid_iterations`` move only poses and
-    identity (well conditioned, so large moves converge) before the weights join. With
-    ``commit`` the batch's appearance and identity evidence join the take's, for the batches that follow.
+    fixed for the call (one image scale). With ``commit`` the batch's appearance and identity
+    evidence join the take's, for the batches that follow.
     """
     frames = np.asarray(frames)
     index = torch.as_tensor(frames, device=state.weights.device)
@@ -195,8 +191,8 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
     energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
     history = [energy]
     damping = state.damping
-    for iteration in range(rigid_iterations + iterations):
-        trial = _apply_step(p, _solve_step(H, g, p, damping, rigid=iteration < rigid_iterations))
+    for _ in range(iterations):
+        trial = _apply_step(p, _solve_step(H, g, p, damping))
         trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1)
         trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius)
         if trial_energy < energy:
