@@ -18,10 +18,11 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${PIP[@]}" install "torch==$TORCH_VERSION" || "${PIP[@]}" install torch
   else
     echo "setup: no GPU, installing the CPU build of torch"
-    # A local wheel (pip's find-links) first; otherwise PyTorch's CPU wheel index.
-    "${PIP[@]}" install --no-index "torch==$TORCH_VERSION" 2>/dev/null \
-      || "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
-      || "${PIP[@]}" install torch --index-url https://download.pytorch.org/whl/cpu
+    # A local CPU wheel (pip's find-links; its dependencies from the usual index) first, otherwise
+    # PyTorch's CPU wheel index. "+cpu" matches no CUDA build, so neither route can pull CUDA packages.
+    "${PIP[@]}" install "torch==$TORCH_VERSION+cpu" 2>/dev/null \
+      || "${PIP[@]}" install --retries 2 "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
+      || "${PIP[@]}" install --retries 2 torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
 "${PIP[@]}" install -e '.[test]'
