@@ -23,7 +23,8 @@ class FitModel:
     Attributes:
         rig: the tracking rig in the calibration's units (every vertex: normals and occlusion).
         rows: the same rig at ``samples`` then ``landmarks`` only (the Jacobian's rows).
-        faces: [F, 3] long. cams: the take's cameras.
+        faces: [F, 3] long; modelled_faces: [F'] the drawn triangles whose corners are all sampled
+            (what the photometric model explains; the QA render shows these). cams: the take's cameras.
         samples: [N] face-region vertices sampled photometrically; landmarks: [L] rig landmark vertices.
         head_radius: RMS distance of the samples from their centroid: turns radians into lengths.
         hessian_rows: [M'] indices into ``rows`` that form the normal matrix (every landmark, and
@@ -33,6 +34,7 @@ class FitModel:
     rig: TorchRig
     rows: TorchRig
     faces: torch.Tensor
+    modelled_faces: torch.Tensor
     cams: CameraTensors
     samples: torch.Tensor
     landmarks: torch.Tensor
@@ -44,11 +46,14 @@ class FitModel:
     def build(cls, rig: Rig, cams: CameraTensors, samples: np.ndarray, device: torch.device) -> "FitModel":
         rows = np.concatenate([samples, rig.landmark_vertices])
         head = rig.neutral[samples]
+        drawn = rig.opaque_faces()
+        modelled = drawn[np.isin(rig.faces[drawn], samples).all(axis=1)]
         stride = max(1, -(-len(samples) // HESSIAN_SAMPLES))
         hessian_rows = np.concatenate([np.arange(0, len(samples), stride), len(samples) + np.arange(len(rig.landmark_vertices))])
         hessian_scale = np.where(hessian_rows < len(samples), stride, 1.0)
         return cls(rig=TorchRig.from_rig(rig, device), rows=TorchRig.from_rig(rig, device, vertices=rows),
-                   faces=torch.as_tensor(rig.faces, device=device).long(), cams=cams.to(device),
+                   faces=torch.as_tensor(rig.faces, device=device).long(),
+                   modelled_faces=torch.as_tensor(modelled, device=device).long(), cams=cams.to(device),
                    samples=torch.as_tensor(samples, device=device).long(),
                    landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
                    head_radius=float(np.sqrt(((head - head.mean(0)) ** 2).sum(1).mean())),

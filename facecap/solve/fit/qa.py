@@ -1,8 +1,9 @@
 """Quality checks of a finished fit: per-frame photometric error, and the QA video.
 
 The video has one row per camera and three columns: the reference frame, the fitted model
-rendered with the estimated appearance (albedo, lighting, camera response), and the render laid
-over the reference, so misfits show as ghosting. Frames are rendered in batches with the
+rendered with the estimated appearance (albedo, lighting, camera response; only the surface the
+photometric model explains, so no lashes or mouth inside), and the render laid over the
+reference, so misfits show as ghosting. Frames are rendered in batches with the
 rasteriser of :mod:`facecap.render` and streamed to an H.264 file, so memory does not grow with
 the take.
 """
@@ -27,7 +28,6 @@ __all__ = ["FrameCheck", "check_frames", "QAVideo"]
 
 log = logging.getLogger(__name__)
 
-UNSAMPLED_GREY = 0.5  # colour of vertices the fit does not model (lashes, mouth inside)
 OVERLAY_ALPHA = 0.5
 
 
@@ -66,9 +66,10 @@ def check_frames(model: FitModel, state: SequenceState, frames: np.ndarray, imag
     rms = torch.sqrt(squared / (3 * visible.sum((1, 2, 3))).clamp_min(1)).cpu().numpy()
     if render_ctx is None:
         return FrameCheck(rms, None)
-    shaded = torch.full_like(verts, UNSAMPLED_GREY)
+    shaded = torch.zeros_like(verts)                     # only the modelled triangles are drawn
     shaded[:, model.samples] = appearance.albedo * (sh_basis(n) @ appearance.sh)
-    values, coverage = render_attribute(render_ctx, verts, model.faces, shaded, model.cams, scale=qa_scale)
+    values, coverage = render_attribute(render_ctx, verts, model.faces, shaded, model.cams, scale=qa_scale,
+                                        faces_subset=model.modelled_faces)
     render = values * appearance.gains[None, :, None, None] + coverage[..., None] * appearance.bias[None, :, None, None]
     return FrameCheck(rms, _panels(images, render.clamp(0, 1), coverage))
 
