@@ -58,6 +58,8 @@ class FitConfig:
     exclude_materials: list[str] = field(["M_EyeLashes", "M_Teeth", "M_GumsTongue", "mouth_interior"],
                                          "materials left out of the photometric samples (hair cards, the mouth's "
                                          "inside); see-through materials are always left out")
+    neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
+                                    "correction fitted in their place (0: none)")
     qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
     qa_scale: float = field(0.5, "image scale of the QA video")
     landmarks: LandmarkConfig = field(LandmarkConfig(), "landmark source")

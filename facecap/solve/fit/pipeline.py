@@ -19,6 +19,7 @@ from facecap.export.animation import Animation
 from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import photometric_samples
+from facecap.solve.fit.neutral import with_neutral_correction
 from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks
 from facecap.render.ops import make_context
@@ -38,7 +39,8 @@ class FitResult:
 
     Attributes:
         animation: per-frame weights (the rig's shape names) and head pose, in the calibration's units.
-        identity: [I] identity coefficients of the performer (empty without identity modes).
+        identity: [I] identity coefficients of the performer; for a rig without identity modes, the
+            coefficients of the smooth neutral correction (:mod:`facecap.solve.fit.neutral`).
         frame_ok: [T] False where no view had landmarks and the frame was interpolated.
         landmark_error_px: [T] RMS landmark reprojection error (confident points, all views).
         photometric_rms: [T] RMS colour error in grey levels over the visible samples (NaN without
@@ -236,7 +238,8 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     device = resolve_device(config.device)
     with open_take(take_path, calib) as take:
         calib = take.calibration
-        track = tracking_rig.in_units(calib.units)
+        samples = photometric_samples(tracking_rig, config.exclude_materials)
+        track = with_neutral_correction(tracking_rig.in_units(calib.units), samples, config.neutral_degree)
         landmarks = load_fit_landmarks(take, config, out_dir)
         lap("landmarks")
         init = initialise_from_landmarks(landmarks, calib, track, config.init)
@@ -246,7 +249,7 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
         if config.photometric:
             cams = CameraTensors.from_calibration(calib, device=device)
-            model = FitModel.build(track, cams, photometric_samples(track, config.exclude_materials), device)
+            model = FitModel.build(track, cams, samples, device)
             history = _photometric_fit(take, model, state, landmarks, calib, track, config, device)
             lap("photometric")
             photometric_rms, qa_video = _check_take(take, model, state, config, device, out_dir)
