@@ -23,19 +23,23 @@ from facecap.take.landmarks import load_landmarks, save_landmarks
 from tests.conftest import shared_path
 
 
-@pytest.fixture(scope="module")
-def tiny_take(tmp_path_factory):
-    """A 6-frame, 3-camera take of the demo head with stand-in landmarks (1 px noise)."""
-    root = tmp_path_factory.mktemp("fit")
-    rig = build_demo_head()
+def _synthesize_tiny_take(performer, root):
+    """A 6-frame, 3-camera take of ``performer`` with stand-in landmarks (1 px noise): (take, truth)."""
     cfg = SynthConfig()
     cfg = dataclasses.replace(cfg, supersample=1, ring=dataclasses.replace(cfg.ring, num_cameras=3),
                               motion=dataclasses.replace(cfg.motion, num_frames=6, key_spacing=3))
-    calibration, truth = default_scene(rig, cfg)
-    take = synthesize_take(rig, calibration, truth, root / "take", cfg)
-    save_landmarks(synthetic_landmarks(rig, calibration, truth, 1.0, np.random.default_rng(0)),
+    calibration, truth = default_scene(performer, cfg)
+    take = synthesize_take(performer, calibration, truth, root / "take", cfg)
+    save_landmarks(synthetic_landmarks(performer, calibration, truth, 1.0, np.random.default_rng(0)),
                    take / "landmarks.json")
-    return rig, take, truth
+    return take, truth
+
+
+@pytest.fixture(scope="module")
+def tiny_take(tmp_path_factory):
+    """The demo head's tiny take: (rig, take, truth)."""
+    rig = build_demo_head()
+    return (rig, *_synthesize_tiny_take(rig, tmp_path_factory.mktemp("fit")))
 
 
 def _config(take, photometric: bool) -> FitConfig:
@@ -219,13 +223,7 @@ def test_neutral_correction_for_a_rig_without_identity_modes(tmp_path):
     head = build_demo_head()
     bare = head.replace(identity_deltas=np.zeros((0, head.num_vertices, 3)))
     performer = bare.replace(neutral=head.neutral + 2.0 * head.identity_deltas[0] - 1.5 * head.identity_deltas[1])
-    cfg = SynthConfig()
-    cfg = dataclasses.replace(cfg, supersample=1, ring=dataclasses.replace(cfg.ring, num_cameras=3),
-                              motion=dataclasses.replace(cfg.motion, num_frames=6, key_spacing=3))
-    calibration, truth = default_scene(performer, cfg)
-    take = synthesize_take(performer, calibration, truth, tmp_path / "take", cfg)
-    save_landmarks(synthetic_landmarks(performer, calibration, truth, 1.0, np.random.default_rng(0)),
-                   take / "landmarks.json")
+    take, truth = _synthesize_tiny_take(performer, tmp_path)
     scores = {}
     for degree in (0, 2):
         config = dataclasses.replace(_config(take, True), neutral_degree=degree, qa_video=False)
