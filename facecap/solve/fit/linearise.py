@@ -118,6 +118,7 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     photo_energy = _residual_energy(r, vis * per_frame, loss.photometric_eps) + \
         (tie * (albedo - appearance.albedo) ** 2).sum() / 2
     omega = vis * per_frame / torch.sqrt(r * r + loss.photometric_eps ** 2)
+    h = (omega * shading * shading).sum(1)                                   # with the new weights: H stays PSD
     G = image_grad @ (s * proj_jac[:, :, :N])                               # [B, C, N, 3, 3] d colour / d X
     u = torch.einsum("bcnk,bcnki->bnki", omega * shading, G)                 # albedo-geometry coupling
     H_points = ((G * omega[..., None]).transpose(-1, -2) @ G).sum(1) - \
