@@ -32,6 +32,8 @@ class LossWeights:
     smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "
                                      "head's radius (calibration units)")
     identity_prior: float = field(1e-4, "keeps identity coefficients near 0 (σ = 1 modes)")
+    mesh_prior: float = field(0.0, "pull of the sampled vertices towards the landmark/coordinate-descent solution "
+                                   "(per calibration unit², mean over samples); 0 disables")
 
 
 @dataclass

@@ -84,8 +84,12 @@ def _residual_energy(r: torch.Tensor, weight: torch.Tensor, eps: float) -> torch
 
 
 def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor, appearance: Appearance,
-               committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int) -> Linearisation:
-    """Appearance solve, then the energy and normal equations of the data terms at ``p``."""
+               committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int,
+               prior_points: torch.Tensor | None = None) -> Linearisation:
+    """Appearance solve, then the energy and normal equations of the data terms at ``p``.
+
+    ``prior_points`` [B, N, 3]: where ``loss.mesh_prior`` pulls the samples (None: no pull).
+    """
     loss = config.loss
     N = model.samples.shape[0]
     identity = p.identity if p.identity.numel() else None
@@ -125,6 +129,13 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
         torch.einsum("bnki,bnk,bnkj->bnij", u, 1 / (h + tie).clamp_min(1e-30), u)
     g_points = -torch.einsum("bcnk,bcnki->bni", omega * r, G)
 
+    terms = {}
+    if prior_points is not None and loss.mesh_prior > 0:
+        offset = points[:, :N] - prior_points
+        terms["mesh_prior"] = float(loss.mesh_prior / N * (offset * offset).sum())
+        H_points = H_points + 2 * loss.mesh_prior / N * torch.eye(3, dtype=offset.dtype, device=offset.device)
+        g_points = g_points + 2 * loss.mesh_prior / N * offset
+
     lm_error = pixels[:, :, N:] - obs.points                                # [B, C, L, 2]
     dist = lm_error.norm(dim=-1)
     conf = obs.confidence * (loss.landmark / obs.confidence.sum((1, 2)).clamp_min(1e-9))[:, None, None]
@@ -135,8 +146,8 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     g_points = torch.cat([g_points, torch.einsum("bcl,bclk,bclki->bli", lm_omega, lm_error, J_lm)], 1)
 
     JtJ, grad = _normal_equations(model, p, points, H_points, g_points)
-    terms = {"photometric": float(photo_energy), "landmark": float(lm_energy)}
-    return Linearisation(float(photo_energy + lm_energy), terms, JtJ, grad, appearance, stats)
+    terms.update(photometric=float(photo_energy), landmark=float(lm_energy))
+    return Linearisation(sum(terms.values()), terms, JtJ, grad, appearance, stats)
 
 
 def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_points: torch.Tensor,

@@ -169,6 +169,16 @@ def _initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations,
     return Appearance.neutral(initial_albedo(sample_images(obs.images, pixels), visible), len(model.cams))
 
 
+def _prior_points(model: FitModel, state: SequenceState, index: torch.Tensor, config: FitConfig) -> torch.Tensor | None:
+    """[B, N, 3] the prior solution's sampled vertices for the frames ``index``, when the mesh prior is on."""
+    prior = state.prior
+    if prior is None or config.loss.mesh_prior <= 0:
+        return None
+    identity = prior.identity if prior.identity.numel() else None
+    verts = model.rows.evaluate(prior.weights[index], prior.R[index], prior.t[index], identity=identity)
+    return verts[:, :model.samples.shape[0]]
+
+
 @torch.no_grad()
 def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, obs: BatchObservations,
                    config: FitConfig, iterations: int, commit: bool) -> list[float]:
@@ -187,13 +197,14 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
     if state.appearance is None:
         state.appearance = _initial_appearance(model, p, obs, visible)
         rounds = FIRST_APPEARANCE_ROUNDS
-    lin = linearise(model, p, obs, visible, state.appearance, state.appearance_stats, config, rounds)
+    prior = _prior_points(model, state, index, config)
+    lin = linearise(model, p, obs, visible, state.appearance, state.appearance_stats, config, rounds, prior)
     energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
     history = [energy]
     damping = state.damping
     for _ in range(iterations):
         trial = _apply_step(p, _solve_step(H, g, p, damping))
-        trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1)
+        trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior)
         trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius)
         if trial_energy < energy:
             p, lin, energy, terms, H, g = trial, trial_lin, trial_energy, trial_terms, trial_H, trial_g

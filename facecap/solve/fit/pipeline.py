@@ -17,14 +17,15 @@ from facecap.config import config_to_dict
 from facecap.errors import ConfigError, FacecapError
 from facecap.export.animation import Animation
 from facecap.rig.evaluate import evaluate_rig
+from facecap.render.ops import make_context
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import photometric_samples
-from facecap.solve.fit.neutral import with_neutral_correction
 from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks
-from facecap.render.ops import make_context
+from facecap.solve.fit.neutral import with_neutral_correction
+from facecap.solve.fit.optimize import batches, optimise_batch
+from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams, SequenceState
 from facecap.solve.fit.qa import QAVideo, check_frames
-from facecap.solve.fit.optimize import BatchObservations, FitModel, SequenceState, batches, optimise_batch
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 
@@ -124,7 +125,8 @@ def _state_from_init(init: Initialisation, config: FitConfig, device: torch.devi
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=torch.float32, device=device)
     return SequenceState(weights=t(init.weights), R=t(init.R), t=t(init.t), identity=t(init.identity),
-                         damping=config.schedule.damping)
+                         damping=config.schedule.damping,
+                         prior=FrameParams(t(init.weights), t(init.R), t(init.t), t(init.identity)))
 
 
 def _stages(scales: list[float], iterations: list[int], keys: str) -> list[tuple[float, int]]:
@@ -207,6 +209,7 @@ def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibrati
     redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keep), device=state.weights.device)
     fresh = _state_from_init(init, config, state.weights.device)
     state.weights[redo], state.R[redo], state.t[redo] = fresh.weights[redo], fresh.R[redo], fresh.t[redo]
+    state.prior = fresh.prior
 
 
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,

@@ -62,6 +62,16 @@ class FitModel:
 
 
 @dataclass
+class FrameParams:
+    """The unknowns of a batch: weights [B, K], R [B, 3, 3], t [B, 3], and the shared identity [I]."""
+
+    weights: torch.Tensor
+    R: torch.Tensor
+    t: torch.Tensor
+    identity: torch.Tensor
+
+
+@dataclass
 class SequenceState:
     """The whole take's parameters between batches (plain tensors, no grad).
 
@@ -72,6 +82,8 @@ class SequenceState:
         identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of
             what the batches done so far say about the identity.
         damping: the Levenberg-Marquardt damping carried from batch to batch.
+        prior: the landmark / coordinate-descent solution of every frame, which ``loss.mesh_prior``
+            pulls the meshes towards (None: no prior).
     """
 
     weights: torch.Tensor
@@ -83,6 +95,7 @@ class SequenceState:
     identity_information: torch.Tensor | None = None
     identity_eta: torch.Tensor | None = None
     damping: float = 1e-3
+    prior: FrameParams | None = None
 
 
 @dataclass
@@ -97,14 +110,3 @@ class BatchObservations:
     points: torch.Tensor
     confidence: torch.Tensor
     scale: float
-
-@dataclass
-class FrameParams:
-    """The unknowns of a batch: weights [B, K], R [B, 3, 3], t [B, 3], and the shared identity [I]."""
-
-    weights: torch.Tensor
-    R: torch.Tensor
-    t: torch.Tensor
-    identity: torch.Tensor
-
-
