@@ -12,65 +12,32 @@ Run alone for numbers worth quoting: ``python tools/bench_render.py [--repeats 3
 """
 
 import argparse
-import math
 import time
 
 import numpy as np
 import torch
 
-from facecap.render import antialias, interpolate, make_context, rasterize, texture
+from facecap.render import make_context
+from facecap.render.orbit_scene import orbit_scene, render_with_gradients
 from facecap.rig import load_rig
 
 DEFAULT_RIG = "../shared/data/rigs/ict_full.npz"
-CAMERA_DISTANCE_CM = 70.0
-FOCAL_NDC = 3.0
 TEXTURE_SIZE = 1024
 
 
 def make_scene(rig_path: str, views: int, height: int, width: int, device: torch.device) -> dict:
-    rig = load_rig(rig_path)
-    keep = rig.opaque_faces()
-    gen = torch.Generator().manual_seed(0)
-    verts = torch.tensor(rig.neutral, dtype=torch.float32)
-    clips = []
-    for yaw in np.linspace(-0.8, 0.8, views):
-        c, s = math.cos(yaw), math.sin(yaw)
-        x = verts @ torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=torch.float32).T
-        depth = CAMERA_DISTANCE_CM - x[:, 2]
-        z = (depth - 40.0) / 60.0 * depth  # z/w = (depth - 40) / 60, inside [-1, 1] for the head
-        clips.append(torch.stack([x[:, 0] * FOCAL_NDC * height / width, -x[:, 1] * FOCAL_NDC, z, depth], -1))
-    return {
-        "pos": torch.stack(clips).to(device),
-        "tri": torch.tensor(rig.faces[keep], dtype=torch.int32, device=device),
-        "uv_tri": torch.tensor(rig.uv_faces[keep], dtype=torch.int32, device=device),
-        "uv": torch.tensor(rig.uv, dtype=torch.float32, device=device),
-        "colors": torch.rand(1, rig.num_vertices, 3, generator=gen).to(device),
-        "tex": torch.rand(1, TEXTURE_SIZE, TEXTURE_SIZE, 3, generator=gen).to(device),
-        "weights": torch.rand(views, height, width, 3, generator=gen).to(device),
-        "resolution": (height, width),
-    }
-
-
-def step(ctx, scene: dict) -> None:
-    pos = scene["pos"].detach().requires_grad_()
-    colors = scene["colors"].detach().requires_grad_()
-    tex = scene["tex"].detach().requires_grad_()
-    rast, _ = rasterize(ctx, pos, scene["tri"], scene["resolution"])
-    col, _ = interpolate(colors, rast, scene["tri"], ctx=ctx)
-    uv, _ = interpolate(scene["uv"], rast, scene["uv_tri"], ctx=ctx)
-    img = antialias(col * texture(tex, uv, boundary_mode="wrap", ctx=ctx), rast, pos, scene["tri"], ctx=ctx)
-    (img * scene["weights"]).sum().backward()
+    return orbit_scene(load_rig(rig_path), np.linspace(-0.8, 0.8, views), height, width, TEXTURE_SIZE, device)
 
 
 def time_steps(ctx, scene: dict, repeats: int) -> float:
     """Median seconds of one forward + backward step (after one warm-up)."""
     sync = torch.cuda.synchronize if scene["pos"].is_cuda else (lambda: None)
-    step(ctx, scene)
+    render_with_gradients(ctx, scene)
     sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        step(ctx, scene)
+        render_with_gradients(ctx, scene)
         sync()
         times.append(time.perf_counter() - start)
     return float(np.median(times))

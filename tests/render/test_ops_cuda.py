@@ -4,12 +4,11 @@ Follows pytorch3d's tests/test_rasterize_meshes.py ``_compare_impls``: one scene
 gradients, outputs and gradients compared. Needs CUDA and nvdiffrast (marker ``cuda``).
 """
 
-import math
-
 import pytest
 import torch
 
-from facecap.render import antialias, interpolate, make_context, rasterize, texture
+from facecap.render import make_context
+from facecap.render.orbit_scene import orbit_scene, render_with_gradients
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.cuda
@@ -19,39 +18,7 @@ HEIGHT, WIDTH = 240, 320
 
 def _scene(device: torch.device) -> dict:
     from facecap.rig import load_rig
-
-    rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
-    keep = rig.opaque_faces()
-    gen = torch.Generator().manual_seed(0)
-    verts = torch.tensor(rig.neutral, dtype=torch.float32)
-    clips = []
-    for yaw in (-0.5, 0.3):
-        c, s = math.cos(yaw), math.sin(yaw)
-        x = verts @ torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=torch.float32).T
-        depth = 70.0 - x[:, 2]
-        clips.append(torch.stack([x[:, 0] * 3.0 * HEIGHT / WIDTH, -x[:, 1] * 3.0, (depth - 40) / 60 * depth, depth], -1))
-    return {
-        "pos": torch.stack(clips).to(device),
-        "tri": torch.tensor(rig.faces[keep], dtype=torch.int32, device=device),
-        "uv_tri": torch.tensor(rig.uv_faces[keep], dtype=torch.int32, device=device),
-        "uv": torch.tensor(rig.uv, dtype=torch.float32, device=device),
-        "colors": torch.rand(1, rig.num_vertices, 3, generator=gen).to(device),
-        "tex": torch.rand(1, 64, 64, 3, generator=gen).to(device),
-        "upstream": torch.rand(2, HEIGHT, WIDTH, 3, generator=gen).to(device),
-    }
-
-
-def _render(backend: str, scene: dict) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-    ctx = make_context(backend, device=scene["pos"].device)
-    pos = scene["pos"].clone().requires_grad_()
-    colors = scene["colors"].clone().requires_grad_()
-    tex = scene["tex"].clone().requires_grad_()
-    rast, _ = rasterize(ctx, pos, scene["tri"], (HEIGHT, WIDTH))
-    col, _ = interpolate(colors, rast, scene["tri"], ctx=ctx)
-    uv, _ = interpolate(scene["uv"], rast, scene["uv_tri"], ctx=ctx)
-    img = antialias(col * texture(tex, uv, boundary_mode="wrap", ctx=ctx), rast, pos, scene["tri"], ctx=ctx)
-    grads = torch.autograd.grad((img * scene["upstream"]).sum(), (pos, colors, tex))
-    return rast.detach(), img.detach(), grads
+    return orbit_scene(load_rig(shared_path("data", "rigs", "ict_full.npz")), (-0.5, 0.3), HEIGHT, WIDTH, 64, device)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -60,8 +27,8 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_nvdiffrast_matches_torch_backend():
     scene = _scene(torch.device("cuda"))
-    rast_nv, img_nv, grads_nv = _render("nvdiffrast", scene)
-    rast_t, img_t, grads_t = _render("torch", scene)
+    rast_nv, img_nv, grads_nv = render_with_gradients(make_context("nvdiffrast", device=scene["pos"].device), scene)
+    rast_t, img_t, grads_t = render_with_gradients(make_context("torch", device=scene["pos"].device), scene)
     mask_nv, mask_t = rast_nv[..., 3] > 0, rast_t[..., 3] > 0
     assert float((mask_nv & mask_t).sum() / (mask_nv | mask_t).sum()) > 0.999
     same = (rast_nv[..., 3] == rast_t[..., 3]) & mask_nv
