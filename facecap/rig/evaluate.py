@@ -48,7 +48,7 @@ def _as_batch(weights: np.ndarray, K: int) -> tuple[np.ndarray, bool]:
 
 def evaluate_rig(rig: Rig, weights: np.ndarray, identity: np.ndarray | None = None,
                  R: np.ndarray | None = None, t: np.ndarray | None = None,
-                 vertices: np.ndarray | None = None, neutral_offset: np.ndarray | None = None) -> np.ndarray:
+                 vertices: np.ndarray | None = None) -> np.ndarray:
     """Posed meshes in float64.
 
     Args:
@@ -57,7 +57,6 @@ def evaluate_rig(rig: Rig, weights: np.ndarray, identity: np.ndarray | None = No
         identity: [I] or [B, I] identity coefficients, or None for the rig's neutral.
         R, t: [B, 3, 3] and [B, 3] (or [3, 3], [3]) head-to-world pose, or None for head space.
         vertices: [N] vertex indices to evaluate (e.g. landmarks), or None for all.
-        neutral_offset: [V, 3] (or [N, 3] with ``vertices``) per-vertex change of the neutral.
     Returns:
         [B, N, 3] vertices (or [N, 3] when ``weights`` was [K]).
     """
@@ -66,8 +65,6 @@ def evaluate_rig(rig: Rig, weights: np.ndarray, identity: np.ndarray | None = No
     neutral = rig.neutral[idx]
     N = neutral.shape[0]
     verts = np.broadcast_to(neutral, (w.shape[0], N, 3)).copy()
-    if neutral_offset is not None:
-        verts += neutral_offset if vertices is None or len(neutral_offset) == N else neutral_offset[idx]
     if identity is not None and rig.num_identities:
         ident = np.asarray(identity, dtype=np.float64)
         verts += np.einsum("...i,ivd->...vd", ident, rig.identity_deltas[:, idx])
@@ -119,15 +116,12 @@ class TorchRig:
                    identity_deltas=tensor(rig.identity_deltas[:, idx]),
                    vertices=None if vertices is None else np.asarray(vertices))
 
-    def head_space(self, weights: torch.Tensor, identity: torch.Tensor | None = None,
-                   neutral_offset: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, N, 3] head-space meshes from [B, K] weights, optional [I] or [B, I] identity and [N, 3] offset."""
+    def head_space(self, weights: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, N, 3] head-space meshes from [B, K] weights and an optional [I] or [B, I] identity."""
         check_shape(weights, f"B {self.shape_deltas.shape[0]}", "weights")
         B = weights.shape[0]
         N = self.neutral.shape[0]
         verts = self.neutral.expand(B, N, 3)
-        if neutral_offset is not None:
-            verts = verts + neutral_offset
         if identity is not None and self.identity_deltas.shape[0]:
             verts = verts + torch.einsum("...i,ivd->...vd", identity, self.identity_deltas)
         verts = verts + (weights @ self.shape_deltas.reshape(self.shape_deltas.shape[0], -1)).reshape(B, N, 3)
@@ -137,9 +131,9 @@ class TorchRig:
         return verts
 
     def evaluate(self, weights: torch.Tensor, R: torch.Tensor | None = None, t: torch.Tensor | None = None,
-                 identity: torch.Tensor | None = None, neutral_offset: torch.Tensor | None = None) -> torch.Tensor:
+                 identity: torch.Tensor | None = None) -> torch.Tensor:
         """[B, N, 3] posed meshes: ``R @ X_head + t`` with [B, 3, 3] ``R`` and [B, 3] ``t`` (None: head space)."""
-        verts = self.head_space(weights, identity, neutral_offset)
+        verts = self.head_space(weights, identity)
         if R is not None:
             verts = verts @ R.transpose(-1, -2)
         if t is not None:

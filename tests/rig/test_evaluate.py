@@ -26,14 +26,13 @@ def test_numpy_matches_torch(rig, rng, dtype, device):
     w = rng.uniform(size=(B, rig.num_shapes))
     ident = rng.normal(size=(B, rig.num_identities))
     R, t = _pose(rng, B)
-    offset = rng.normal(size=(rig.num_vertices, 3)) * 0.1
-    ref = evaluate_rig(rig, w, identity=ident, R=R, t=t, neutral_offset=offset)
+    ref = evaluate_rig(rig, w, identity=ident, R=R, t=t)
     trig = TorchRig.from_rig(rig, device=device, dtype=dtype)
 
     def T(a):
         return torch.as_tensor(a, device=device, dtype=dtype)
 
-    got = trig.evaluate(T(w), R=T(R), t=T(t), identity=T(ident), neutral_offset=T(offset))
+    got = trig.evaluate(T(w), R=T(R), t=T(t), identity=T(ident))
     assert got.dtype == dtype and got.device.type == device.type
     np.testing.assert_allclose(got.cpu().double().numpy(), ref, **DTYPE_TOLERANCE[dtype])
 

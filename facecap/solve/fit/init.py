@@ -147,18 +147,18 @@ def initialise_from_landmarks(landmarks: Landmarks2D, calibration: Calibration, 
     stable = np.zeros_like(lm_weights)
     stable[:, STABLE] = lm_weights[:, STABLE]
     for round_ in range(config.alternations):
-        model = evaluate_rig(rig, W, identity if rig.num_identities else None, vertices=lm)
+        model = evaluate_rig(rig, W, identity, vertices=lm)
         R, t = _fit_poses(model, X, stable if round_ == 0 else lm_weights, frame_ok)
         head = np.einsum("tji,tlj->tli", R, np.nan_to_num(X) - t[:, None])  # R^T (X - t)
         expression = evaluate_rig(rig, W, vertices=lm)
         if fit_identity:
             identity = _fit_identity(rig, lm, head - expression, lm_weights, config.identity_prior)
-        neutral = evaluate_rig(rig, np.zeros(rig.num_shapes), identity if rig.num_identities else None, vertices=lm)
+        neutral = evaluate_rig(rig, np.zeros(rig.num_shapes), identity, vertices=lm)
         # Missing landmarks take the current model's value, so they add no residual (EM-style).
         target = np.where(lm_weights[..., None] > 0, head, model)
         W = solve_cd(basis, (target - neutral).reshape(T, -1), cd_config, warm_start=W).weights
     W, R, t = interpolate_missing_frames(frame_ok, W, R, t)
-    model = evaluate_rig(rig, W, identity if rig.num_identities else None, R, t, vertices=lm)
+    model = evaluate_rig(rig, W, identity, R, t, vertices=lm)
     err = np.linalg.norm(model - np.nan_to_num(X), axis=-1)
     residual = np.sqrt((err ** 2 * lm_weights).sum(1) / np.maximum(lm_weights.sum(1), 1e-9))
     log.info("landmark init: %d/%d frames with landmarks, RMS landmark residual %.2f %s (median frame)",

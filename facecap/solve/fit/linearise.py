@@ -79,10 +79,6 @@ def charbonnier(r: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.sqrt(r * r + eps * eps) - eps
 
 
-def _residual_energy(r: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    return (charbonnier(r, eps) * weight).sum()
-
-
 def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor, appearance: Appearance,
                committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int,
                prior_points: torch.Tensor | None = None) -> Linearisation:
@@ -92,8 +88,7 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     """
     loss = config.loss
     N = model.samples.shape[0]
-    identity = p.identity if p.identity.numel() else None
-    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=identity)
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     basis = sh_basis(vertex_normals(verts, model.faces)[:, model.samples])  # [B, N, 9]
     points = torch.cat([verts[:, model.samples], verts[:, model.landmarks]], 1)
     pixels, proj_jac = _point_jacobian(points, model.cams)
@@ -119,7 +114,7 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     tie = loss.albedo_tie * h / visible.sum(1).clamp_min(1)[..., None]
     albedo = ((omega * shading * target).sum(1) + tie * appearance.albedo) / (h + tie).clamp_min(1e-30)
     r = shading * albedo[:, None] - target
-    photo_energy = _residual_energy(r, vis * per_frame, loss.photometric_eps) + \
+    photo_energy = (charbonnier(r, loss.photometric_eps) * vis * per_frame).sum() + \
         (tie * (albedo - appearance.albedo) ** 2).sum() / 2
     omega = vis * per_frame / torch.sqrt(r * r + loss.photometric_eps ** 2)
     h = (omega * shading * shading).sum(1)                                   # with the new weights: H stays PSD

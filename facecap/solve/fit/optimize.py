@@ -158,13 +158,13 @@ def _commit(state: SequenceState, lin: Linearisation, p: FrameParams) -> None:
 
 
 def _visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
-    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity if p.identity.numel() else None)
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     normals = vertex_normals(verts, model.faces)
     return splat_visibility(verts[:, model.samples], normals[:, model.samples], model.cams, verts)
 
 
 def _initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:
-    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity if p.identity.numel() else None)
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     pixels = project_points(verts[:, model.samples], model.cams) * obs.scale + (obs.scale - 1) / 2
     return Appearance.neutral(initial_albedo(sample_images(obs.images, pixels), visible), len(model.cams))
 
@@ -174,8 +174,7 @@ def _prior_points(model: FitModel, state: SequenceState, index: torch.Tensor, co
     prior = state.prior
     if prior is None or config.loss.mesh_prior <= 0:
         return None
-    identity = prior.identity if prior.identity.numel() else None
-    verts = model.rows.evaluate(prior.weights[index], prior.R[index], prior.t[index], identity=identity)
+    verts = model.rows.evaluate(prior.weights[index], prior.R[index], prior.t[index], identity=prior.identity)
     return verts[:, :model.samples.shape[0]]
 
 

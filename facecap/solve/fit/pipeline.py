@@ -107,7 +107,7 @@ def _observations(frames: list[list[np.ndarray]], span: np.ndarray, landmarks: L
 
 def _landmark_errors(rig: Rig, anim: Animation, identity: np.ndarray, landmarks: Landmarks2D,
                      calib: Calibration) -> np.ndarray:
-    verts = evaluate_rig(rig, anim.weights, identity if rig.num_identities else None, anim.R, anim.t,
+    verts = evaluate_rig(rig, anim.weights, identity, anim.R, anim.t,
                          vertices=rig.landmark_vertices)
     px = project_points(torch.as_tensor(verts), CameraTensors.from_calibration(calib, dtype=torch.float64)).numpy()
     err2 = ((px - landmarks.points) ** 2).sum(-1)
@@ -139,8 +139,11 @@ def _stages(scales: list[float], iterations: list[int], keys: str) -> list[tuple
 
 def _fit_frames(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, frames: np.ndarray,
                 stages: list[tuple[float, int]], config: FitConfig, device: torch.device,
-                history: dict[str, list[float]], name: str, bar: tqdm | None = None) -> None:
-    """Coarse-to-fine Gauss-Newton on ``frames``; the last stage commits their evidence to the take."""
+                history: dict[str, list[float]], name: str, bar: tqdm | None = None) -> list[list[np.ndarray]]:
+    """Coarse-to-fine Gauss-Newton on ``frames``; the last stage commits their evidence to the take.
+
+    Returns the frames it read, so that a final check need not decode them again.
+    """
     images = _read_frames(take, frames)
     for k, (scale, iterations) in enumerate(stages):
         obs = _observations(images, frames, landmarks, scale, device)
@@ -150,11 +153,40 @@ def _fit_frames(take: Take, model: FitModel, state: SequenceState, landmarks: La
         history[key] = [a + b for a, b in zip(merged, energies)]
         if bar is not None:
             bar.update(1)
+    return images
 
 
-def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D,
-                     calib: Calibration, rig: Rig, config: FitConfig, device: torch.device) -> dict[str, list[float]]:
-    """Keyframes first (identity, appearance), a landmark re-init with that identity, then the sweeps."""
+class _TakeCheck:
+    """Per-frame photometric error at full resolution, and the QA video when asked for, batch by batch."""
+
+    def __init__(self, take: Take, config: FitConfig, device: torch.device, out_dir: Path) -> None:
+        self.errors = np.full(take.num_frames, np.nan)
+        self.path = out_dir / "qa.mp4" if config.qa_video else None
+        self._ctx = make_context("auto", device) if self.path else None
+        self._video = QAVideo(self.path, take.fps or 30.0) if self.path else None
+        self._device = device
+        self._scale = config.qa_scale
+
+    def add(self, model: FitModel, state: SequenceState, frames: np.ndarray, images: list[list[np.ndarray]]) -> None:
+        pixels = torch.as_tensor(np.stack([np.stack([img.transpose(2, 0, 1) for img in per_frame])
+                                           for per_frame in images]), device=self._device)
+        result = check_frames(model, state, frames, pixels, self._ctx, self._scale)
+        self.errors[frames] = result.photometric_rms
+        if self._video is not None:
+            self._video.write(result.panels)
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
+
+def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, calib: Calibration,
+                     rig: Rig, config: FitConfig, device: torch.device, check: _TakeCheck) -> dict[str, list[float]]:
+    """Keyframes first (identity, appearance), a landmark re-init with that identity, then the sweeps.
+
+    Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
+    already read (a take is decoded once per sweep, not once more for the check).
+    """
     sched = config.schedule
     sweep_stages = _stages(sched.scales, sched.iterations, "'schedule.scales' and 'schedule.iterations'")
     key_stages = _stages(sched.keyframe_scales, sched.keyframe_iterations,
@@ -171,31 +203,15 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     spans = batches(T, config.batch_frames)
     for sweep in range(sched.passes):
         for start, stop in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
-            _fit_frames(take, model, state, landmarks, np.arange(start, stop), sweep_stages, config, device,
-                        history, f"pass{sweep + 1}")
-    return history
-
-
-def _check_take(take: Take, model: FitModel, state: SequenceState, config: FitConfig, device: torch.device,
-                out_dir: Path) -> tuple[np.ndarray, Path | None]:
-    """Per-frame photometric error at full resolution, and the QA video when asked for."""
-    errors = np.zeros(take.num_frames)
-    path = out_dir / "qa.mp4" if config.qa_video else None
-    ctx = make_context("auto", device) if path else None
-    video = QAVideo(path, take.fps or 30.0) if path else None
-    try:
-        for start, stop in tqdm(batches(take.num_frames, config.batch_frames), desc="check", unit="batch", leave=False):
             frames = np.arange(start, stop)
-            images = torch.as_tensor(np.stack([np.stack([img.transpose(2, 0, 1) for img in per_frame])
-                                               for per_frame in _read_frames(take, frames)]), device=device)
-            check = check_frames(model, state, frames, images, ctx, config.qa_scale)
-            errors[start:stop] = check.photometric_rms
-            if video is not None:
-                video.write(check.panels)
-    finally:
-        if video is not None:
-            video.close()
-    return errors, path
+            images = _fit_frames(take, model, state, landmarks, frames, sweep_stages, config, device, history,
+                                 f"pass{sweep + 1}")
+            if sweep == sched.passes - 1:
+                check.add(model, state, frames, images)
+    if sched.passes == 0:
+        for start, stop in tqdm(spans, desc="check", unit="batch", leave=False):
+            check.add(model, state, np.arange(start, stop), _read_frames(take, np.arange(start, stop)))
+    return history
 
 
 def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibration, rig: Rig, config: FitConfig,
@@ -253,10 +269,13 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         if config.photometric:
             cams = CameraTensors.from_calibration(calib, device=device)
             model = FitModel.build(track, cams, samples, device)
-            history = _photometric_fit(take, model, state, landmarks, calib, track, config, device)
+            check = _TakeCheck(take, config, device, out_dir)
+            try:
+                history = _photometric_fit(take, model, state, landmarks, calib, track, config, device, check)
+            finally:
+                check.close()
+            photometric_rms, qa_video = check.errors, check.path
             lap("photometric")
-            photometric_rms, qa_video = _check_take(take, model, state, config, device, out_dir)
-            lap("check")
         anim = Animation(shape_names=rig.shape_names, weights=state.weights.double().cpu().numpy(),
                          R=_nearest_rotations(state.R.double().cpu().numpy()), t=state.t.double().cpu().numpy(),
                          fps=take.fps, units=calib.units, frames=np.arange(take.num_frames),

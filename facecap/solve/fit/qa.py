@@ -54,8 +54,7 @@ def check_frames(model: FitModel, state: SequenceState, frames: np.ndarray, imag
         qa_scale: image scale of the QA panels.
     """
     index = torch.as_tensor(frames, device=state.weights.device)
-    identity = state.identity if state.identity.numel() else None
-    verts = model.rig.evaluate(state.weights[index], state.R[index], state.t[index], identity=identity)
+    verts = model.rig.evaluate(state.weights[index], state.R[index], state.t[index], identity=state.identity)
     normals = vertex_normals(verts, model.faces)
     X, n = verts[:, model.samples], normals[:, model.samples]
     visible = splat_visibility(X, n, model.cams, verts).to(images.dtype)[..., None]
