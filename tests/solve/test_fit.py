@@ -14,7 +14,7 @@ from facecap.rig import build_demo_head, load_rig
 from facecap.solve.accuracy import animation_accuracy
 from facecap.solve.fit import FitConfig, InitConfig, fit_take, initialise_from_landmarks
 from facecap.solve.fit.config import LandmarkConfig, ScheduleConfig
-from facecap.solve.fit.linearise import charbonnier
+from facecap.solve.fit.linearise import charbonnier, eliminate_albedo
 from facecap.solve.fit.optimize import _second_difference_gram
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene
@@ -231,10 +231,11 @@ def test_neutral_correction_for_a_rig_without_identity_modes(tmp_path):
         assert len(result.identity) == (24 if degree else 0)
         scores[degree] = animation_accuracy(performer, result.animation, truth)   # the performer's true neutral
         print(degree, scores[degree].summary())
-    # Measured: weight MAE 0.060 -> 0.023 (active 0.21 -> 0.14): the expression no longer absorbs the face shape.
+    # Measured: weight MAE 0.057 -> 0.026 (active 0.20 -> 0.16), vertex error 1.14 -> 0.99 mm: the
+    # expression no longer absorbs the face shape.
     assert scores[2].weight_mae_all < 0.6 * scores[0].weight_mae_all
-    assert scores[2].weight_mae_active < 0.8 * scores[0].weight_mae_active
-    assert scores[2].vertex_error_mean_mm < 1.02 * scores[0].vertex_error_mean_mm
+    assert scores[2].weight_mae_active < 0.9 * scores[0].weight_mae_active
+    assert scores[2].vertex_error_mean_mm < 0.95 * scores[0].vertex_error_mean_mm
 
 
 def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
@@ -270,3 +271,70 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
         target = model.rows.evaluate(prior.weights[:3], prior.R[:3], prior.t[:3], identity=prior.identity)
         distances[weight] = float((fitted - target).norm(dim=-1).mean())
     assert distances[100.0] < 0.2 < distances[0.0], distances
+
+
+def test_albedo_elimination_is_the_schur_complement():
+    """The per-frame and cross-frame terms equal the explicit Schur complement of the albedos."""
+    gen = torch.Generator().manual_seed(3)
+    B = 4
+    h = torch.rand(B, 1, 3, generator=gen, dtype=torch.float64)
+    tie = torch.rand(B, 1, 3, generator=gen, dtype=torch.float64)
+    u = torch.randn(B, 1, 3, 3, generator=gen, dtype=torch.float64)
+    held = torch.rand(1, 3, generator=gen, dtype=torch.float64)
+    own, z, den = eliminate_albedo(h, tie, u, held)
+    reduced = torch.block_diag(*own[:, 0]) - sum(torch.outer(z[:, 0, k].flatten(), z[:, 0, k].flatten()) / den[0, k]
+                                                 for k in range(3))
+    # Explicit: unknowns (dX_f [3B], α_fk [3B], a_k [3]); the dX-dX block is left at zero.
+    n_x, n_alpha = 3 * B, 3 * B
+    H = torch.zeros(n_x + n_alpha + 3, n_x + n_alpha + 3, dtype=torch.float64)
+    for f in range(B):
+        for k in range(3):
+            alpha, a = n_x + 3 * f + k, n_x + n_alpha + k
+            H[3 * f:3 * f + 3, alpha] = H[alpha, 3 * f:3 * f + 3] = u[f, 0, k]
+            H[alpha, alpha] = h[f, 0, k] + tie[f, 0, k]
+            H[alpha, a] = H[a, alpha] = -tie[f, 0, k]
+            H[a, a] += tie[f, 0, k]
+    H[n_x + n_alpha:, n_x + n_alpha:] += torch.diag(held[0])
+    explicit = -H[:n_x, n_x:] @ torch.linalg.solve(H[n_x:, n_x:], H[n_x:, :n_x])
+    torch.testing.assert_close(reduced, explicit)
+
+
+def test_detector_offsets_measured_on_keyframes_are_removed(tiny_take):
+    """A detector whose points sit a constant few px from the rig's landmarks, per camera: with the
+    keyframes fitted, the offsets are measured and the corrected points are the true ones."""
+    from facecap.camera import load_calibration
+    from facecap.solve.fit.pipeline import _without_detector_offsets
+    from facecap.solve.fit.problem import SequenceState
+
+    rig, take_dir, truth = tiny_take
+    calibration = load_calibration(take_dir / "calibration.json")
+    landmarks = load_landmarks(take_dir / "landmarks.json")
+    offsets = np.random.default_rng(4).uniform(-6, 6, landmarks.points.shape[1:])          # [C, L, 2] px
+    detected = dataclasses.replace(landmarks, points=landmarks.points + offsets)
+    state = SequenceState(*(torch.as_tensor(a, dtype=torch.float32) for a in
+                            (truth.weights, truth.R, truth.t, np.zeros(rig.num_identities))))
+    corrected = _without_detector_offsets(detected, state, np.array([0, 2, 5]), calibration,
+                                          rig.in_units(calibration.units))
+    seen = landmarks.confidence > 0
+    before = np.linalg.norm(detected.points - landmarks.points, axis=-1)[seen]
+    after = np.linalg.norm(corrected.points - landmarks.points, axis=-1)[seen]
+    assert np.median(before) > 4.0
+    assert np.median(after) < 1.5           # the stand-in detections' own noise is 1 px
+
+
+@pytest.mark.slow
+def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path):
+    """Normal use: MediaPipe's own detections, whose points sit millimetres from the rig's landmarks.
+    Keyframes fitted by photometry, the detector's offsets removed, then the sweep (about 4 min)."""
+    pytest.importorskip("mediapipe")
+    base = shared_path("data", "takes", "dev_ict_4cam")
+    model = shared_path("models", "face_landmarker.task")
+    rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
+    config = FitConfig(device="cpu", qa_video=False, landmarks=LandmarkConfig(model_path=str(model)))
+    result = fit_take(base, base / "calibration.json", rig, config, tmp_path)
+    accuracy = animation_accuracy(rig, result.animation, load_animation_json(base / "ground_truth.json"))
+    print(accuracy.summary())
+    # Measured 0.70 / 1.41 mm, 0.40 deg, 0.94 mm; with the detections taken at face value
+    # 2.09 / 3.55 mm, 1.2 deg, 2.7 mm.
+    assert accuracy.vertex_error_mean_mm < 1.0 and accuracy.vertex_error_p95_mm < 2.0
+    assert accuracy.rotation_error_deg < 0.6 and accuracy.translation_error_mm < 1.3

@@ -25,7 +25,12 @@ class LossWeights:
     photometric_eps: float = field(0.03, "Charbonnier scale of the colour difference (fraction of full range)")
     albedo_tie: float = field(3.0, "how strongly each frame's albedo is tied to the take's (in cameras' worth "
                                    "of evidence); 0 leaves only multi-view consistency")
-    landmark: float = field(0.002, "robust landmark reprojection error (per px, mean over confident landmarks)")
+    landmark: float = field(0.002, "robust landmark reprojection error (per px, mean over confident landmarks); "
+                                   "for detected landmarks, after their offsets are removed")
+    landmark_detected: float = field(0.0, "weight of detected (MediaPipe) landmarks while the keyframes are fitted: "
+                                          "their points sit mm from the rig's, so the keyframes settle by "
+                                          "photometry; the offsets are then measured and removed, and the "
+                                          "other frames use loss.landmark")
     landmark_eps_px: float = field(2.0, "Charbonnier scale of landmark errors in pixels")
     l1: float = field(0.002, "l1 sparsity: mean weight per frame")
     smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
@@ -43,7 +48,8 @@ class ScheduleConfig:
     keyframes: int = field(8, "frames spread over the take that first settle identity, appearance and the "
                               "landmark init's worst errors (0 skips the stage)")
     keyframe_scales: list[float] = field([0.125, 0.25, 0.5, 1.0], "image scales of the keyframe stage")
-    keyframe_iterations: list[int] = field([15, 15, 10, 6], "Gauss-Newton iterations per keyframe scale")
+    keyframe_iterations: list[int] = field([40, 40, 25, 10], "Gauss-Newton iterations per keyframe scale (fitted "
+                                           "without detected landmarks, the photometric valley is long)")
     scales: list[float] = field([0.25, 0.5, 1.0], "image scales of the sweeps, coarse to fine")
     iterations: list[int] = field([6, 4, 3], "Gauss-Newton iterations per sweep scale")
     passes: int = field(1, "sweeps over the take; later sweeps see both neighbours of every batch fitted")

@@ -3,8 +3,8 @@
 The colour Jacobian is the image gradient (a central difference of the bilinear sample) times
 the projection Jacobian times the rig's; shading changes with the normals are left out of the
 Jacobian (they are in the residual), which changes the step, not the fixed point. Each frame's
-albedo is tied to the take's and eliminated in closed form (variable projection), so a geometry
-step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
+albedo is tied to the take's, and both are eliminated in closed form (variable projection), so a
+geometry step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
 """
 
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from facecap.solve.fit.appearance import Appearance, AppearanceStats, sample_ima
 from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams
 
-__all__ = ["Linearisation", "linearise", "charbonnier"]
+__all__ = ["Linearisation", "linearise", "charbonnier", "eliminate_albedo"]
 
 GRADIENT_STEP_PX = 0.5  # half-width of the central difference that gives the image gradient
 
@@ -32,6 +32,7 @@ class Linearisation:
     terms: dict[str, float]
     JtJ: torch.Tensor     # [B, P, P], P = K + 6 + I
     grad: torch.Tensor    # [B, P]
+    albedo_coupling: torch.Tensor  # [B (K + 6) + I]^2: the shared albedo couples frames (eliminate_albedo)
     appearance: Appearance
     appearance_stats: AppearanceStats
 
@@ -79,6 +80,29 @@ def charbonnier(r: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.sqrt(r * r + eps * eps) - eps
 
 
+def eliminate_albedo(h: torch.Tensor, tie: torch.Tensor, u: torch.Tensor,
+                     held: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Schur complement of the albedos in the normal equations of the point moves.
+
+    Per sample and channel, each frame's albedo α_f is tied to the take's albedo a, which the
+    batch's frames share; locally the energy is
+    ½ Σ_f [h_f α_f² + 2 α_f u_f·dX_f + tie_f (α_f − a)²] + ½ held a² + (terms in dX alone).
+    Eliminating α and a leaves −Σ_f u_f u_f^T / D_f per frame (D = h + tie) and a rank-1 term
+    −z z^T / den across the frames (Sherman-Morrison), without which a step could not slide the
+    geometry under the texture that all the frames agree on.
+
+    Args:
+        h, tie: [B, N, 3] per frame, sample and channel; u: [B, N, 3, 3] (channel, point axis);
+        held: [N, 3] evidence on the take's albedo from frames fitted before the batch.
+    Returns:
+        [B, N, 3, 3] the per-frame term, z [B, N, 3, 3] and den [N, 3].
+    """
+    D = (h + tie).clamp_min(1e-30)
+    own = -torch.einsum("bnki,bnk,bnkj->bnij", u, 1 / D, u)
+    den = (tie - tie * tie / D).sum(0) + held
+    return own, (tie / D)[..., None] * u, den
+
+
 def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor, appearance: Appearance,
                committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int,
                prior_points: torch.Tensor | None = None) -> Linearisation:
@@ -120,8 +144,9 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     h = (omega * shading * shading).sum(1)                                   # with the new weights: H stays PSD
     G = image_grad @ (s * proj_jac[:, :, :N])                               # [B, C, N, 3, 3] d colour / d X
     u = torch.einsum("bcnk,bcnki->bnki", omega * shading, G)                 # albedo-geometry coupling
-    H_points = ((G * omega[..., None]).transpose(-1, -2) @ G).sum(1) - \
-        torch.einsum("bnki,bnk,bnkj->bnij", u, 1 / (h + tie).clamp_min(1e-30), u)
+    held = committed.albedo_den if committed is not None else torch.zeros_like(h[0])
+    own, z, den = eliminate_albedo(h, tie, u, held)
+    H_points = ((G * omega[..., None]).transpose(-1, -2) @ G).sum(1) + own
     g_points = -torch.einsum("bcnk,bcnki->bni", omega * r, G)
 
     terms = {}
@@ -140,14 +165,17 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     H_points = torch.cat([H_points, torch.einsum("bcl,bclki,bclkj->blij", lm_omega, J_lm, J_lm)], 1)
     g_points = torch.cat([g_points, torch.einsum("bcl,bclk,bclki->bli", lm_omega, lm_error, J_lm)], 1)
 
-    JtJ, grad = _normal_equations(model, p, points, H_points, g_points)
+    JtJ, grad, coupling = _normal_equations(model, p, points, H_points, g_points, z, den)
     terms.update(photometric=float(photo_energy), landmark=float(lm_energy))
-    return Linearisation(sum(terms.values()), terms, JtJ, grad, appearance, stats)
+    return Linearisation(sum(terms.values()), terms, JtJ, grad, coupling, appearance, stats)
 
 
 def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_points: torch.Tensor,
-                      g_points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame J^T W J [B, P, P] and J^T W r [B, P] from per-point 3x3 blocks and 3-vectors.
+                      g_points: torch.Tensor, z: torch.Tensor,
+                      den: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-frame J^T W J [B, P, P] and J^T W r [B, P] from per-point 3x3 blocks and 3-vectors, and the
+    frame coupling of the shared albedo, sum over points and channels of v v^T / den with
+    v = J^T z [B P' + I] (``z`` [B, N, 3 channels, 3], ``den`` [N, 3]).
 
     The parameters are (weights, rotation increment, translation, identity); a point moves by
     d X = R dV/dw dw - [X - t]x drot + dt + R dV/did did. The gradient uses every point; the
@@ -176,6 +204,14 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
     A = torch.cat(columns, -1)                                              # [B, M', 3, P]
     HA = (H_points[:, sub] * model.hessian_scale[:, None, None]) @ A
     JtJ = A.flatten(1, 2).transpose(1, 2) @ HA.flatten(1, 2)
-    return JtJ, torch.cat(grad, -1)
+
+    on_samples = sub < z.shape[1]
+    rows_s = sub[on_samples]
+    v = torch.einsum("bmip,bmki->mkbp", A[:, on_samples].double(), z[:, rows_s].double())  # [M', 3, B, P]
+    weight = model.hessian_scale[on_samples, None].double() / den[rows_s].double().clamp_min(1e-30)   # [M', 3]
+    v = v * weight.sqrt()[..., None, None]
+    Pf = A.shape[-1] - p.identity.numel()
+    V = torch.cat([v[..., :Pf].flatten(2), v[..., Pf:].sum(2)], -1).flatten(0, 1)
+    return JtJ, torch.cat(grad, -1), V.T @ V
 
 

@@ -87,6 +87,7 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     H[:B * Pf, B * Pf:] = JtJ[:, :Pf, Pf:].reshape(B * Pf, I)
     H[B * Pf:, :B * Pf] = H[:B * Pf, B * Pf:].T
     H[B * Pf:, B * Pf:] = JtJ[:, Pf:, Pf:].sum(0)
+    H -= lin.albedo_coupling
     g_frames = grad[:, :Pf].clone()
     g_identity = grad[:, Pf:].sum(0)
     terms = dict(lin.terms)

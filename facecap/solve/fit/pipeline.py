@@ -3,7 +3,7 @@
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -193,12 +193,17 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
                          "'schedule.keyframe_scales' and 'schedule.keyframe_iterations'")
     history: dict[str, list[float]] = {}
     T = take.num_frames
+    detected = not config.landmarks.landmarks_file
     if sched.keyframes > 0:
         keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
+        key_config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected)) \
+            if detected else config
         with tqdm(total=len(key_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale", leave=False) as bar:
-            _fit_frames(take, model, state, landmarks, keyframes, key_stages, config, device, history, "keyframes",
-                        bar)
-        if state.identity.numel():
+            _fit_frames(take, model, state, landmarks, keyframes, key_stages, key_config, device, history,
+                        "keyframes", bar)
+        if detected:
+            landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
+        if detected or state.identity.numel():
             _reinitialise(state, landmarks, calib, rig, config, keyframes)
     spans = batches(T, config.batch_frames)
     for sweep in range(sched.passes):
@@ -212,6 +217,29 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
         for start, stop in tqdm(spans, desc="check", unit="batch", leave=False):
             check.add(model, state, np.arange(start, stop), _read_frames(take, np.arange(start, stop)))
     return history
+
+
+def _without_detector_offsets(landmarks: Landmarks2D, state: SequenceState, keyframes: np.ndarray,
+                              calib: Calibration, rig: Rig) -> Landmarks2D:
+    """The detections less each camera's median offset from the fitted keyframes' landmarks.
+
+    A detector's points are not exactly the rig's landmark vertices: MediaPipe's brows, nose and
+    jaw sit millimetres away, and by how much depends on the face and the view. The keyframes are
+    fitted photometrically without them; their offsets from those fits, per camera and landmark,
+    are then known and removed, so that the landmarks agree with the photometry on every frame.
+    """
+    index = torch.as_tensor(keyframes, device=state.weights.device)
+    verts = evaluate_rig(rig, state.weights[index].double().cpu().numpy(), state.identity.double().cpu().numpy(),
+                         state.R[index].double().cpu().numpy(), state.t[index].double().cpu().numpy(),
+                         vertices=rig.landmark_vertices)
+    px = project_points(torch.as_tensor(verts), CameraTensors.from_calibration(calib, dtype=torch.float64)).numpy()
+    seen = landmarks.confidence[keyframes] > 0
+    offsets = np.where(seen[..., None], landmarks.points[keyframes] - px, np.nan)
+    with np.errstate(all="ignore"):
+        median = np.nan_to_num(np.nanmedian(offsets, axis=0))              # [C, L, 2]; 0 where never seen
+    log.info("detector offsets from the fitted keyframes: median %.1f px, 90th percentile %.1f px",
+             *np.percentile(np.linalg.norm(median, axis=-1)[seen.any(0)], [50, 90]))
+    return replace(landmarks, points=landmarks.points - median)
 
 
 def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibration, rig: Rig, config: FitConfig,
