@@ -105,11 +105,16 @@ def _observations(frames: list[list[np.ndarray]], span: np.ndarray, landmarks: L
         scale=scale)
 
 
+def _landmark_pixels(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
+                     calib: Calibration) -> np.ndarray:
+    """[T, C, L, 2] distorted pixels of the rig's landmark vertices posed per frame."""
+    verts = evaluate_rig(rig, weights, identity, R, t, vertices=rig.landmark_vertices)
+    return project_points(torch.as_tensor(verts), CameraTensors.from_calibration(calib, dtype=torch.float64)).numpy()
+
+
 def _landmark_errors(rig: Rig, anim: Animation, identity: np.ndarray, landmarks: Landmarks2D,
                      calib: Calibration) -> np.ndarray:
-    verts = evaluate_rig(rig, anim.weights, identity, anim.R, anim.t,
-                         vertices=rig.landmark_vertices)
-    px = project_points(torch.as_tensor(verts), CameraTensors.from_calibration(calib, dtype=torch.float64)).numpy()
+    px = _landmark_pixels(rig, anim.weights, identity, anim.R, anim.t, calib)
     err2 = ((px - landmarks.points) ** 2).sum(-1)
     conf = landmarks.confidence > 0
     return np.sqrt((err2 * conf).sum((1, 2)) / np.maximum(conf.sum((1, 2)), 1))
@@ -229,10 +234,8 @@ def _without_detector_offsets(landmarks: Landmarks2D, state: SequenceState, keyf
     are then known and removed, so that the landmarks agree with the photometry on every frame.
     """
     index = torch.as_tensor(keyframes, device=state.weights.device)
-    verts = evaluate_rig(rig, state.weights[index].double().cpu().numpy(), state.identity.double().cpu().numpy(),
-                         state.R[index].double().cpu().numpy(), state.t[index].double().cpu().numpy(),
-                         vertices=rig.landmark_vertices)
-    px = project_points(torch.as_tensor(verts), CameraTensors.from_calibration(calib, dtype=torch.float64)).numpy()
+    px = _landmark_pixels(rig, *(a.double().cpu().numpy() for a in (state.weights[index], state.identity,
+                                                                    state.R[index], state.t[index])), calib)
     seen = landmarks.confidence[keyframes] > 0
     offsets = np.where(seen[..., None], landmarks.points[keyframes] - px, np.nan)
     with np.errstate(all="ignore"):
