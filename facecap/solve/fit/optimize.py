@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TEMPORAL_CONTEXT = 2  # frames on each side that second differences reach
 FIRST_APPEARANCE_ROUNDS = 5  # appearance alternations before the first geometry step of a take
 DAMPING_UP, DAMPING_DOWN, DAMPING_MIN, DAMPING_MAX = 4.0, 2.0, 1e-2, 1e6  # near-null directions need the floor
+MAX_ACTIVE_SET_ROUNDS = 20  # solves of the box-constrained step (a few are typical); _apply_step clamps the rest
 
 
 def _second_difference_gram(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -116,19 +117,36 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
 
 
 def _solve_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float) -> torch.Tensor:
-    """Levenberg-Marquardt step; weights held at a bound the gradient pushes them past stay there."""
+    """Levenberg-Marquardt step that minimises the damped model inside the weights' [0, 1] box.
+
+    A primal-dual active set: weights the solve carries past a bound, or that sit on one the
+    model's gradient pushes past, are held there and the rest solved again, until the sets settle.
+    Clamping the unconstrained step instead (a third of the weights sit at 0) wrecks it: the
+    clamped step is no longer a descent direction and most iterations were rejected.
+    """
     B, K = p.weights.shape
     Pf = K + POSE_PARAMS
-    w = p.weights.to(torch.float64)
-    g_w = g[:B * Pf].reshape(B, Pf)[:, :K]
-    fixed_w = ((w <= 0) & (g_w > 0)) | ((w >= 1) & (g_w < 0))
-    fixed = torch.zeros_like(g, dtype=torch.bool)
-    fixed[:B * Pf].view(B, Pf)[:, :K] = fixed_w
-    free = (~fixed).to(H.dtype)
+    w = p.weights.to(torch.float64).reshape(-1)
+    boxed = torch.zeros_like(g, dtype=torch.bool)
+    boxed[:B * Pf].view(B, Pf)[:, :K] = True
+    lower, upper = torch.full_like(g, -torch.inf), torch.full_like(g, torch.inf)
+    lower[boxed], upper[boxed] = -w, 1 - w
     diag = torch.diagonal(H)
-    A = H * free[:, None] * free[None, :]
-    A = A + torch.diag(damping * diag + 1e-12 * diag.max().clamp_min(1e-30) + (1 - free))
-    return -torch.linalg.solve(A, g * free)
+    A = H + torch.diag(damping * diag + 1e-12 * diag.max().clamp_min(1e-30))
+    step = torch.zeros_like(g)
+    at_lower, at_upper = boxed & (lower == 0) & (g > 0), boxed & (upper == 0) & (g < 0)
+    for _ in range(MAX_ACTIVE_SET_ROUNDS):
+        held = at_lower | at_upper
+        step = torch.where(at_lower, lower, torch.where(at_upper, upper, 0.0))
+        free = ~held
+        step[free] = torch.linalg.solve(A[free][:, free], -(g + A[:, held] @ step[held])[free])
+        model_grad = A @ step + g
+        new_lower = boxed & ((free & (step < lower)) | (at_lower & (model_grad > 0)))
+        new_upper = boxed & ((free & (step > upper)) | (at_upper & (model_grad < 0)))
+        if torch.equal(new_lower, at_lower) and torch.equal(new_upper, at_upper):
+            break
+        at_lower, at_upper = new_lower, new_upper
+    return step
 
 
 def _apply_step(p: FrameParams, step: torch.Tensor) -> FrameParams:
