@@ -356,18 +356,27 @@ def test_detector_offsets_measured_on_keyframes_are_removed(tiny_take):
 
 
 @pytest.mark.slow
-def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path):
+@pytest.mark.parametrize("take, bounds", [
+    # Measured 0.67 / 1.29 mm, 0.35 deg, 0.86 mm; with the detections taken at face value
+    # 2.09 / 3.55 mm, 1.2 deg, 2.7 mm.
+    ("dev_ict_4cam", (0.85, 1.6, 0.5, 1.1)),
+    # The performer is not the rig. Measured 2.05 / 3.01 mm, 0.34 deg, 2.42 mm (identity error 0.66);
+    # 2.80 / 4.46 mm, 1.11 deg, 3.91 mm with clamped Gauss-Newton steps, 6.1 / 12 mm at face value.
+    ("dev_ict_3cam_identity", (2.4, 3.6, 0.6, 2.9)),
+])
+def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path, take, bounds):
     """Normal use: MediaPipe's own detections, whose points sit millimetres from the rig's landmarks.
-    Keyframes fitted by photometry, the detector's offsets removed, then the sweep (about 4 min)."""
+    Keyframes fitted by photometry, the detector's offsets removed, then the sweep (2-3 min a take)."""
     pytest.importorskip("mediapipe")
-    base = shared_path("data", "takes", "dev_ict_4cam")
+    base = shared_path("data", "takes", take)
     model = shared_path("models", "face_landmarker.task")
     rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
+    truth = load_animation_json(base / "ground_truth.json")
+    identity = truth.extra["generator"].get("identity_coefficients")
     config = FitConfig(device="cpu", qa_video=False, landmarks=LandmarkConfig(model_path=str(model)))
     result = fit_take(base, base / "calibration.json", rig, config, tmp_path)
-    accuracy = animation_accuracy(rig, result.animation, load_animation_json(base / "ground_truth.json"))
+    accuracy = animation_accuracy(rig, result.animation, truth, identity=identity)
     print(accuracy.summary())
-    # Measured 0.70 / 1.41 mm, 0.40 deg, 0.94 mm; with the detections taken at face value
-    # 2.09 / 3.55 mm, 1.2 deg, 2.7 mm.
-    assert accuracy.vertex_error_mean_mm < 1.0 and accuracy.vertex_error_p95_mm < 2.0
-    assert accuracy.rotation_error_deg < 0.6 and accuracy.translation_error_mm < 1.3
+    mean_mm, p95_mm, rotation_deg, translation_mm = bounds
+    assert accuracy.vertex_error_mean_mm < mean_mm and accuracy.vertex_error_p95_mm < p95_mm
+    assert accuracy.rotation_error_deg < rotation_deg and accuracy.translation_error_mm < translation_mm
