@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -238,7 +239,8 @@ def _without_detector_offsets(landmarks: Landmarks2D, state: SequenceState, keyf
                                                                     state.R[index], state.t[index])), calib)
     seen = landmarks.confidence[keyframes] > 0
     offsets = np.where(seen[..., None], landmarks.points[keyframes] - px, np.nan)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                   # all-NaN: a landmark never seen
         median = np.nan_to_num(np.nanmedian(offsets, axis=0))              # [C, L, 2]; 0 where never seen
     log.info("detector offsets from the fitted keyframes: median %.1f px, 90th percentile %.1f px",
              *np.percentile(np.linalg.norm(median, axis=-1)[seen.any(0)], [50, 90]))
