@@ -1,7 +1,7 @@
 """Benchmark `facecap fit` on the ground-truth takes: accuracy against issue 5's targets, and frames/s.
 
 Usage:  python tools/bench_fit.py [--takes dev_ict_4cam dev_ict_3cam_identity] [--landmarks mediapipe|truth]
-                                  [--threads 2] [--out bench_fit.json] [--set key=value ...]
+                                  [--threads 2] [--out bench_fit] [--set key=value ...]
 
 For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes) it fits the take with the
 ICT rig and the default config (plus --set overrides), scores the result with

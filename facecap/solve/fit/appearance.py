@@ -18,7 +18,6 @@ equations of each batch of frames are added to those of the batches already fitt
 from dataclasses import dataclass
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 
@@ -190,23 +189,21 @@ def splat_visibility(X_world: torch.Tensor, normals: torch.Tensor, cams: CameraT
     W, H = cams.common_size()
     gw, gh = int(W // SPLAT_CELL_PX) + 1, int(H // SPLAT_CELL_PX) + 1
 
-    def cells(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        px = project_points(points, cams)                                   # [B, C, P, 2]
-        depth = world_to_camera(points, cams)[..., 2]                       # [B, C, P]
+    def cells(px: torch.Tensor) -> torch.Tensor:
         cx = (px[..., 0] / SPLAT_CELL_PX).floor().clamp(0, gw - 1).long()
         cy = (px[..., 1] / SPLAT_CELL_PX).floor().clamp(0, gh - 1).long()
-        return cy * gw + cx, depth
+        return cy * gw + cx
 
-    occ_cell, occ_depth = cells(occluders)
     zbuf = torch.full((B, C, gh * gw), float("inf"), dtype=X_world.dtype, device=X_world.device)
-    zbuf = zbuf.scatter_reduce(2, occ_cell, occ_depth, reduce="amin")
-    cell, depth = cells(X_world)
-    nearest = zbuf.gather(2, cell)
-    visible = depth <= nearest * (1 + VISIBILITY_DEPTH_TOLERANCE)
-    px = project_points(X_world, cams)
+    zbuf = zbuf.scatter_reduce(2, cells(project_points(occluders, cams)), world_to_camera(occluders, cams)[..., 2],
+                               reduce="amin")
+    px = project_points(X_world, cams)                                      # [B, C, N, 2]
+    X_cam = world_to_camera(X_world, cams)                                  # [B, C, N, 3]
+    depth = X_cam[..., 2]
+    visible = depth <= zbuf.gather(2, cells(px)) * (1 + VISIBILITY_DEPTH_TOLERANCE)
     sizes = cams.image_sizes.to(px.dtype)[None, :, None]
     inside = ((px >= BORDER_PX) & (px <= sizes - 1 - BORDER_PX)).all(-1)
-    to_camera = -world_to_camera(X_world, cams)                            # camera centre minus point, camera frame
+    to_camera = -X_cam                                                      # camera centre minus point, camera frame
     n_cam = torch.einsum("cij,bnj->bcni", cams.R, normals)
     facing = (n_cam * torch.nn.functional.normalize(to_camera, dim=-1)).sum(-1) > MIN_FACING_COSINE
     return visible & inside & facing & (depth > 0)

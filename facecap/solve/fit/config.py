@@ -16,6 +16,11 @@ class LandmarkConfig:
     landmarks_file: str | None = field(None, "a facecap-landmarks JSON to use instead of the detector")
     cache_dir: str | None = field(None, "where detections are cached (default: <out>/landmarks_cache)")
 
+    @property
+    def detected(self) -> bool:
+        """Landmarks come from the detector, whose points are not exactly the rig's landmark vertices."""
+        return not self.landmarks_file
+
 
 @dataclass
 class LossWeights:

@@ -75,7 +75,7 @@ def resolve_device(name: str) -> torch.device:
 def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmarks2D:
     """Landmarks from the user's file, else detected with MediaPipe (cached)."""
     source = config.landmarks
-    if source.landmarks_file:
+    if not source.detected:
         return load_landmarks(source.landmarks_file).cameras(take.camera_names)
     if not source.model_path:
         raise ConfigError("config key 'landmarks.model_path': give MediaPipe's face_landmarker.task, or a "
@@ -199,7 +199,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
                          "'schedule.keyframe_scales' and 'schedule.keyframe_iterations'")
     history: dict[str, list[float]] = {}
     T = take.num_frames
-    detected = not config.landmarks.landmarks_file
+    detected = config.landmarks.detected
     if sched.keyframes > 0:
         keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
         key_config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected)) \

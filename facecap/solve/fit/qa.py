@@ -22,7 +22,7 @@ from facecap.camera.torch_camera import project_points
 from facecap.render.renderer import render_attribute
 from facecap.render.shading import sh_basis, vertex_normals
 from facecap.solve.fit.appearance import sample_images, splat_visibility
-from facecap.solve.fit.optimize import FitModel, SequenceState
+from facecap.solve.fit.problem import FitModel, SequenceState
 
 __all__ = ["FrameCheck", "check_frames", "QAVideo"]
 
