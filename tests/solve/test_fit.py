@@ -151,26 +151,27 @@ def test_accuracy_reproduces_issue_baseline():
     assert zero.vertex_error_p95_mm == pytest.approx(5.7, abs=0.05)
 
 
-def test_gauss_newton_gradient_matches_finite_differences(tiny_take):
-    """The normal equations' gradient against central differences of the energy (appearance held)."""
+def _linearised_tiny_take(tiny_take, config):
+    """The tiny take's frames 1 and 2 linearised near the truth: (model, params, observations, visibility,
+    appearance, linearisation)."""
     from facecap.camera import load_calibration
     from facecap.camera.torch_camera import CameraTensors
     from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.linearise import linearise
-    from facecap.solve.fit.optimize import _apply_step, _initial_appearance, _visibility
-    from facecap.solve.fit.pipeline import _observations, _read_frames
+    from facecap.solve.fit.optimize import _initial_appearance, _visibility
+    from facecap.solve.fit.pipeline import _observations, _read_frames, _silhouettes
     from facecap.solve.fit.problem import FitModel, FrameParams
     from facecap.take import open_take
 
     rig, take_dir, truth = tiny_take
-    config = _config(take_dir, True)
     calibration = load_calibration(take_dir / "calibration.json")
     track = rig.in_units(calibration.units)
     model = FitModel.build(track, CameraTensors.from_calibration(calibration), photometric_samples(track, []), "cpu")
     frames = np.array([1, 2])
     with open_take(take_dir, calibration) as take:
-        obs = _observations(_read_frames(take, frames), frames, load_landmarks(take_dir / "landmarks.json"), 1.0,
-                            torch.device("cpu"))
+        images = _read_frames(take, frames)
+        obs = _observations(images, frames, load_landmarks(take_dir / "landmarks.json"), 1.0, torch.device("cpu"),
+                            _silhouettes(images, torch.device("cpu")))
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)
@@ -180,18 +181,60 @@ def test_gauss_newton_gradient_matches_finite_differences(tiny_take):
     visible = _visibility(model, p)
     appearance = linearise(model, p, obs, visible, _initial_appearance(model, p, obs, visible), None, config,
                            3).appearance
-    lin = linearise(model, p, obs, visible, appearance, None, config, 0)
-    K = rig.num_shapes
-    P = K + 6
-    for name, index, h in [("jawOpen", rig.shape_index("jawOpen"), 1e-2), ("rotation y", K + 1, 1e-3),
-                           ("translation x", K + 3, 0.05), ("identity 0", 2 * P, 0.05)]:
+    return model, p, obs, visible, appearance, linearise(model, p, obs, visible, appearance, None, config, 0)
+
+
+def _assert_gradient_matches_finite_differences(tiny_take, config, parameters, spread=0.0):
+    """The normal equations' gradient against central differences of the energy (appearance and the
+    outline points held, as the optimiser holds them when it compares energies).
+
+    ``parameters``: (name, index into the two frames' parameters and the identity (first frame, or identity), step).
+    Each component may differ by 15 %, plus ``spread`` times the largest component.
+    """
+    from facecap.solve.fit.linearise import linearise
+    from facecap.solve.fit.optimize import _apply_step
+
+    rig = tiny_take[0]
+    model, p, obs, visible, appearance, lin = _linearised_tiny_take(tiny_take, config)
+    assert lin.energy > 0
+    P = rig.num_shapes + 6
+    results = []
+    for name, index, h in parameters:
         step = torch.zeros(2 * P + rig.num_identities, dtype=torch.float64)
         step[index] = h
-        plus = linearise(model, _apply_step(p, step), obs, visible, appearance, None, config, 0).energy
-        minus = linearise(model, _apply_step(p, -step), obs, visible, appearance, None, config, 0).energy
-        numeric = (plus - minus) / (2 * h)
+        plus, minus = (linearise(model, _apply_step(p, sign * step), obs, visible, appearance, None, config, 0,
+                                 held_outline=lin.outline).energy for sign in (1, -1))
         analytic = float(lin.grad[0, index] if index < P else lin.grad[:, index - P].sum())
-        assert analytic == pytest.approx(numeric, rel=0.15, abs=1e-6 * abs(lin.energy)), name
+        results.append((name, analytic, (plus - minus) / (2 * h)))
+        print(f"{name}: analytic {analytic:.6g}, central difference {results[-1][2]:.6g}")
+    largest = max(abs(numeric) for *_, numeric in results)
+    for name, analytic, numeric in results:
+        assert analytic == pytest.approx(numeric, rel=0.15, abs=spread * largest + 1e-6 * abs(lin.energy)), name
+
+
+def test_gauss_newton_gradient_matches_finite_differences(tiny_take):
+    rig = tiny_take[0]
+    K, P = rig.num_shapes, rig.num_shapes + 6
+    _assert_gradient_matches_finite_differences(tiny_take, _config(tiny_take[1], True), [
+        ("jawOpen", rig.shape_index("jawOpen"), 1e-2), ("rotation y", K + 1, 1e-3), ("translation x", K + 3, 0.05),
+        ("identity 0", 2 * P, 0.05)])
+
+
+def test_silhouette_gradient_matches_finite_differences(tiny_take):
+    """The outline term alone: the silhouette is found in every view, and its gradient is right up to
+    the outline points' normal equations going to their edges' nearer ends (a few % of the largest)."""
+    rig, take = tiny_take[:2]
+    config = _config(take, True)
+    config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, photometric=1e-9, landmark=0.0,
+                                                                  silhouette=1.0))
+    obs, lin = _linearised_tiny_take(tiny_take, config)[2::3]
+    assert bool(obs.silhouette_found.all())
+    assert lin.outline.on.sum((0, 2)).min() > 100                 # outline points in every view
+    K, P = rig.num_shapes, rig.num_shapes + 6
+    _assert_gradient_matches_finite_differences(tiny_take, config, [
+        ("jawOpen", rig.shape_index("jawOpen"), 1e-3), *((f"rotation {a}", K + i, 1e-3) for i, a in enumerate("xyz")),
+        *((f"translation {a}", K + 3 + i, 1e-3) for i, a in enumerate("xyz")), ("identity 0", 2 * P, 0.05)],
+        spread=0.03)
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from facecap.render.shading import SH_C0
 from facecap.rig.model import Rig
 
 __all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_samples", "sample_images",
-           "splat_visibility", "initial_albedo"]
+           "splat_visibility", "PointZBuffer", "facing_cosine", "initial_albedo"]
 
 # A vertex is visible when its depth is within this fraction of the nearest depth in its cell...
 VISIBILITY_DEPTH_TOLERANCE = 0.004
@@ -161,17 +161,58 @@ def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
 
 
 def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of [B, C, 3, H, W] images at [B, C, N, 2] pixel positions -> [B, C, N, 3].
+    """Bilinear samples of [B, C, K, H, W] images at [B, C, N, 2] pixel positions -> [B, C, N, K].
 
     Pixel centres are at integer coordinates (FORMATS.md), hence align_corners=False with the
     half-pixel offset.
     """
-    B, C, _, H, W = images.shape
+    B, C, K, H, W = images.shape
     size = torch.tensor([W, H], dtype=pixels.dtype, device=pixels.device)
     grid = (pixels + 0.5) / size * 2 - 1
-    out = F.grid_sample(images.reshape(B * C, 3, H, W), grid.reshape(B * C, 1, -1, 2), mode="bilinear",
+    out = F.grid_sample(images.reshape(B * C, K, H, W), grid.reshape(B * C, 1, -1, 2), mode="bilinear",
                         padding_mode="border", align_corners=False)
-    return out.reshape(B, C, 3, -1).transpose(-1, -2)
+    return out.reshape(B, C, K, -1).transpose(-1, -2)
+
+
+class PointZBuffer:
+    """The nearest depth of a mesh's projected vertices in cells of a few pixels, per frame and camera.
+
+    A dense mesh covers every cell its surface covers, so the grid answers both "is this point
+    the front surface?" (visibility) and "is there background next to it?" (the outline).
+    """
+
+    def __init__(self, occluders: torch.Tensor, cams: CameraTensors) -> None:
+        """``occluders`` [B, M, 3]: every vertex of the mesh (anything can hide a sample)."""
+        W, H = cams.common_size()
+        self.width, self.height = int(W // SPLAT_CELL_PX) + 1, int(H // SPLAT_CELL_PX) + 1
+        B = occluders.shape[0]
+        depth = torch.full((B, len(cams), self.height * self.width), float("inf"), dtype=occluders.dtype,
+                           device=occluders.device)
+        self.depth = depth.scatter_reduce(2, self.cells(project_points(occluders, cams)),
+                                          world_to_camera(occluders, cams)[..., 2], reduce="amin")
+
+    def cells(self, px: torch.Tensor) -> torch.Tensor:
+        """[B, C, N] flat cell index of [B, C, N, 2] pixels (clamped to the grid)."""
+        cx = (px[..., 0] / SPLAT_CELL_PX).floor().clamp(0, self.width - 1).long()
+        cy = (px[..., 1] / SPLAT_CELL_PX).floor().clamp(0, self.height - 1).long()
+        return cy * self.width + cx
+
+    def in_front(self, px: torch.Tensor, depth: torch.Tensor,
+                 tolerance: float = VISIBILITY_DEPTH_TOLERANCE) -> torch.Tensor:
+        """[B, C, N] whether points at [B, C, N, 2] pixels and [B, C, N] depths are the nearest surface,
+        within ``tolerance`` of the depth."""
+        return depth <= self.depth.gather(2, self.cells(px)) * (1 + tolerance)
+
+    def next_to_background(self, px: torch.Tensor) -> torch.Tensor:
+        """[B, C, N] whether background is within a cell of each pixel's cell.
+
+        Background is what stays empty after a closing of the covered cells: where the mesh is
+        sparser than a cell, the gaps between its vertices are no background.
+        """
+        covered = torch.isfinite(self.depth).to(px.dtype).unflatten(2, (self.height, self.width)).flatten(0, 1)[:, None]
+        closed = -F.max_pool2d(-F.max_pool2d(covered, 5, stride=1, padding=2), 5, stride=1, padding=2)
+        near = F.max_pool2d(1 - closed, 3, stride=1, padding=1)
+        return near.view(self.depth.shape).gather(2, self.cells(px)) > 0
 
 
 def splat_visibility(X_world: torch.Tensor, normals: torch.Tensor, cams: CameraTensors,
@@ -184,29 +225,21 @@ def splat_visibility(X_world: torch.Tensor, normals: torch.Tensor, cams: CameraT
     Returns:
         [B, C, N] bool.
     """
-    B = X_world.shape[0]
-    C = len(cams)
-    W, H = cams.common_size()
-    gw, gh = int(W // SPLAT_CELL_PX) + 1, int(H // SPLAT_CELL_PX) + 1
-
-    def cells(px: torch.Tensor) -> torch.Tensor:
-        cx = (px[..., 0] / SPLAT_CELL_PX).floor().clamp(0, gw - 1).long()
-        cy = (px[..., 1] / SPLAT_CELL_PX).floor().clamp(0, gh - 1).long()
-        return cy * gw + cx
-
-    zbuf = torch.full((B, C, gh * gw), float("inf"), dtype=X_world.dtype, device=X_world.device)
-    zbuf = zbuf.scatter_reduce(2, cells(project_points(occluders, cams)), world_to_camera(occluders, cams)[..., 2],
-                               reduce="amin")
     px = project_points(X_world, cams)                                      # [B, C, N, 2]
     X_cam = world_to_camera(X_world, cams)                                  # [B, C, N, 3]
     depth = X_cam[..., 2]
-    visible = depth <= zbuf.gather(2, cells(px)) * (1 + VISIBILITY_DEPTH_TOLERANCE)
+    visible = PointZBuffer(occluders, cams).in_front(px, depth)
     sizes = cams.image_sizes.to(px.dtype)[None, :, None]
     inside = ((px >= BORDER_PX) & (px <= sizes - 1 - BORDER_PX)).all(-1)
-    to_camera = -X_cam                                                      # camera centre minus point, camera frame
-    n_cam = torch.einsum("cij,bnj->bcni", cams.R, normals)
-    facing = (n_cam * torch.nn.functional.normalize(to_camera, dim=-1)).sum(-1) > MIN_FACING_COSINE
+    facing = facing_cosine(X_cam, normals, cams) > MIN_FACING_COSINE
     return visible & inside & facing & (depth > 0)
+
+
+def facing_cosine(X_cam: torch.Tensor, normals: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
+    """[B, C, N] cosine between world ``normals`` [B, N, 3] and the direction to each camera of
+    points [B, C, N, 3] in camera coordinates (negative: the surface faces away)."""
+    n_cam = torch.einsum("cij,bnj->bcni", cams.R, normals)
+    return (n_cam * F.normalize(-X_cam, dim=-1)).sum(-1)
 
 
 def initial_albedo(observed: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:

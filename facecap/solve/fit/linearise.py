@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from facecap.camera.torch_camera import CameraTensors, project_points
+from facecap.camera.torch_camera import CameraTensors, project_points, world_to_camera
 from facecap.geometry.rotations import skew_matrix
 from facecap.render.shading import sh_basis, vertex_normals
 from facecap.rig.evaluate import TorchRig, corrective_activations
-from facecap.solve.fit.appearance import Appearance, AppearanceStats, sample_images, solve_appearance
-from facecap.solve.fit.config import FitConfig
+from facecap.solve.fit.appearance import Appearance, AppearanceStats, PointZBuffer, sample_images, solve_appearance
+from facecap.solve.fit.config import FitConfig, LossWeights
+from facecap.solve.fit.outline import Outline, outline
 from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams
 
 __all__ = ["Linearisation", "linearise", "charbonnier", "eliminate_albedo"]
@@ -35,6 +36,7 @@ class Linearisation:
     albedo_coupling: torch.Tensor  # [B (K + 6) + I]^2: the shared albedo couples frames (eliminate_albedo)
     appearance: Appearance
     appearance_stats: AppearanceStats
+    outline: Outline | None = None  # the outline points the silhouette term used (None: no silhouette term)
 
 
 def _point_jacobian(X: torch.Tensor, cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,15 +107,17 @@ def eliminate_albedo(h: torch.Tensor, tie: torch.Tensor, u: torch.Tensor,
 
 def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor, appearance: Appearance,
                committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int,
-               prior_points: torch.Tensor | None = None) -> Linearisation:
+               prior_points: torch.Tensor | None = None, held_outline: Outline | None = None) -> Linearisation:
     """Appearance solve, then the energy and normal equations of the data terms at ``p``.
 
     ``prior_points`` [B, N, 3]: where ``loss.mesh_prior`` pulls the samples (None: no pull).
+    ``held_outline``: outline points of an earlier linearisation, to compare energies on (None: found anew).
     """
     loss = config.loss
     N = model.samples.shape[0]
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    basis = sh_basis(vertex_normals(verts, model.faces)[:, model.samples])  # [B, N, 9]
+    normals = vertex_normals(verts, model.faces)[:, model.samples]
+    basis = sh_basis(normals)                                                # [B, N, 9]
     points = torch.cat([verts[:, model.samples], verts[:, model.landmarks]], 1)
     pixels, proj_jac = _point_jacobian(points, model.cams)
     s = obs.scale
@@ -156,6 +160,12 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
         H_points = H_points + 2 * loss.mesh_prior / N * torch.eye(3, dtype=offset.dtype, device=offset.device)
         g_points = g_points + 2 * loss.mesh_prior / N * offset
 
+    H_outline = edges = None
+    if obs.silhouette is not None and loss.silhouette > 0:
+        terms["silhouette"], H_outline, g_outline, edges = _silhouette_terms(model, verts, normals, pixels[:, :, :N],
+                                                                            proj_jac, obs, loss, held_outline)
+        g_points = g_points + g_outline
+
     lm_error = pixels[:, :, N:] - obs.points                                # [B, C, L, 2]
     dist = lm_error.norm(dim=-1)
     conf = obs.confidence * (loss.landmark / obs.confidence.sum((1, 2)).clamp_min(1e-9))[:, None, None]
@@ -165,14 +175,48 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     H_points = torch.cat([H_points, torch.einsum("bcl,bclki,bclkj->blij", lm_omega, J_lm, J_lm)], 1)
     g_points = torch.cat([g_points, torch.einsum("bcl,bclk,bclki->bli", lm_omega, lm_error, J_lm)], 1)
 
-    JtJ, grad, coupling = _normal_equations(model, p, points, H_points, g_points, z, den)
+    JtJ, grad, coupling = _normal_equations(model, p, points, H_points, g_points, z, den, H_outline)
     terms.update(photometric=float(photo_energy), landmark=float(lm_energy))
-    return Linearisation(sum(terms.values()), terms, JtJ, grad, coupling, appearance, stats)
+    return Linearisation(sum(terms.values()), terms, JtJ, grad, coupling, appearance, stats, edges)
+
+
+def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tensor, pixels: torch.Tensor,
+                      proj_jac: torch.Tensor, obs: BatchObservations, loss: LossWeights,
+                      held: Outline | None) -> tuple[float, torch.Tensor, torch.Tensor, Outline]:
+    """Energy and per-sample normal equations [B, N, 3, 3], [B, N, 3] of the outline points'
+    (``pixels`` [B, C, N, 2]: the samples' projections) signed distances to the image's outline (Charbonnier, mean over each frame's outline points),
+    and the outline points (``held``, or found anew when None).
+
+    An outline point is a point of an edge; its normal equations go to the edge's nearer end,
+    which moves with it to first order. The contour slides along the surface as the head turns,
+    but to first order its motion across the outline is the surface's, so the points are found
+    again only now and then (``optimize.OUTLINE_REFRESH``).
+    """
+    B, N = normals.shape[:2]
+    zbuffer = PointZBuffer(verts, model.cams) if held is None else None
+    X_cam = world_to_camera(verts[:, model.samples], model.cams)
+    edges = outline(pixels, X_cam, normals, model.sample_edges, model.cams, zbuffer, held)
+    on = edges.on & obs.silhouette_found[..., None]
+    distance, distance_grad = _sample_with_gradient(obs.silhouette, edges.pixels)   # [B, C, E, 1], [B, C, E, 1, 2]
+    b, c, e = on.nonzero(as_tuple=True)
+    r = distance[b, c, e, 0]
+    point = edges.nearest[b, c, e]
+    a = edges.fraction[b, c, e][:, None, None]
+    ends = model.sample_edges[e]
+    point_jac = (1 - a) * proj_jac[b, c, ends[:, 0]] + a * proj_jac[b, c, ends[:, 1]]
+    J = (distance_grad[b, c, e] @ point_jac)[:, 0]                                  # [n, 3] d r / d X
+    per_frame = loss.silhouette / on.sum((1, 2)).clamp_min(1).to(r.dtype)
+    energy = float((charbonnier(r, loss.silhouette_eps_px) * per_frame[b]).sum())
+    omega = per_frame[b] / torch.sqrt(r * r + loss.silhouette_eps_px ** 2)
+    row = b * N + point
+    H = torch.zeros(B * N, 3, 3, dtype=J.dtype, device=J.device).index_add_(0, row, omega[:, None, None] * J[:, :, None] * J[:, None])
+    g = torch.zeros(B * N, 3, dtype=J.dtype, device=J.device).index_add_(0, row, (omega * r)[:, None] * J)
+    return energy, H.view(B, N, 3, 3), g.view(B, N, 3), edges
 
 
 def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_points: torch.Tensor,
-                      g_points: torch.Tensor, z: torch.Tensor,
-                      den: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      g_points: torch.Tensor, z: torch.Tensor, den: torch.Tensor,
+                      H_sparse: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-frame J^T W J [B, P, P] and J^T W r [B, P] from per-point 3x3 blocks and 3-vectors, and the
     frame coupling of the shared albedo, sum over points and channels of v v^T / den with
     v = J^T z [B P' + I] (``z`` [B, N, 3 channels, 3], ``den`` [N, 3]).
@@ -181,9 +225,9 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
     d X = R dV/dw dw - [X - t]x drot + dt + R dV/did did. The gradient uses every point; the
     normal matrix uses the subset ``model.hessian_rows`` (every point is ~17k rows on ICT, and
     the matrix costs rows x P^2), scaled to stand for all: the step stays a descent direction
-    and the fixed point is the exact one.
+    and the fixed point is the exact one. ``H_sparse`` [B, N, 3, 3] (the outline's, on a few hundred
+    samples) is not dense enough for a subset to stand for it: it enters on exactly its own rows.
     """
-    B = points.shape[0]
     rows = model.rows
     R = p.R
     dact = _corrective_jacobian(rows, p.weights)
@@ -196,14 +240,13 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
         grad.append(g_head @ rows.identity_deltas.flatten(1).T)
 
     sub = model.hessian_rows
-    X = points[:, sub]
-    columns = [R[:, None] @ _head_jacobian(rows, sub, dact, B), -skew_matrix(X - p.t[:, None]),
-               torch.eye(3, dtype=X.dtype, device=X.device).expand(B, len(sub), 3, 3)]
-    if p.identity.numel():
-        columns.append(torch.einsum("bij,kmj->bmik", R, rows.identity_deltas[:, sub]))
-    A = torch.cat(columns, -1)                                              # [B, M', 3, P]
+    A = _point_jacobian_columns(rows, sub, dact, p, points[:, sub])        # [B, M', 3, P]
     HA = (H_points[:, sub] * model.hessian_scale[:, None, None]) @ A
     JtJ = A.flatten(1, 2).transpose(1, 2) @ HA.flatten(1, 2)
+    if H_sparse is not None:
+        held = torch.nonzero(H_sparse.abs().sum((0, 2, 3)) > 0)[:, 0]
+        A_sparse = _point_jacobian_columns(rows, held, dact, p, points[:, held])
+        JtJ = JtJ + A_sparse.flatten(1, 2).transpose(1, 2) @ (H_sparse[:, held] @ A_sparse).flatten(1, 2)
 
     on_samples = sub < z.shape[1]
     rows_s = sub[on_samples]
@@ -215,3 +258,12 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
     return JtJ, torch.cat(grad, -1), V.T @ V
 
 
+def _point_jacobian_columns(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None, p: FrameParams,
+                            X: torch.Tensor) -> torch.Tensor:
+    """d(world position)/d(parameters) [B, M', 3, P] of the points ``rows[index]``, at world positions X [B, M', 3]."""
+    B = X.shape[0]
+    columns = [p.R[:, None] @ _head_jacobian(rows, index, dact, B), -skew_matrix(X - p.t[:, None]),
+               torch.eye(3, dtype=X.dtype, device=X.device).expand(B, len(index), 3, 3)]
+    if p.identity.numel():
+        columns.append(torch.einsum("bij,kmj->bmik", p.R, rows.identity_deltas[:, index]))
+    return torch.cat(columns, -1)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TEMPORAL_CONTEXT = 2  # frames on each side that second differences reach
 FIRST_APPEARANCE_ROUNDS = 5  # appearance alternations before the first geometry step of a take
 DAMPING_UP, DAMPING_DOWN, DAMPING_MIN, DAMPING_MAX = 4.0, 2.0, 1e-2, 1e6  # near-null directions need the floor
+OUTLINE_REFRESH = 3  # accepted steps between searches for the outline's edges (energies compare on the same ones)
 MAX_ACTIVE_SET_ROUNDS = 20  # solves of the box-constrained step (a few are typical); _apply_step clamps the rest
 
 
@@ -220,13 +221,19 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
     energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
     history = [energy]
     damping = state.damping
+    accepted = 0
     for _ in range(iterations):
         trial = _apply_step(p, _solve_step(H, g, p, damping))
-        trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior)
+        trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior,
+                              lin.outline)
         trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius)
         if trial_energy < energy:
             p, lin, energy, terms, H, g = trial, trial_lin, trial_energy, trial_terms, trial_H, trial_g
             damping = max(damping / DAMPING_DOWN, DAMPING_MIN)
+            accepted += 1
+            if lin.outline is not None and accepted % OUTLINE_REFRESH == 0:
+                lin = linearise(model, p, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior)
+                energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
         else:
             damping = min(damping * DAMPING_UP, DAMPING_MAX)
         history.append(energy)

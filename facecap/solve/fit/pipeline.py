@@ -29,6 +29,7 @@ from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams, 
 from facecap.solve.fit.qa import QAVideo, check_frames
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
+from facecap.take.silhouette import silhouette_distance
 
 __all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks"]
 
@@ -89,8 +90,20 @@ def _read_frames(take: Take, frames: np.ndarray) -> list[list[np.ndarray]]:
     return [[take.frame(cam, i) for cam in take.camera_names] for i in frames]
 
 
+def _silhouettes(frames: list[list[np.ndarray]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, C, 1, H, W] signed distances to the head's outline per frame and view, and [B, C] where found."""
+    distances = [[silhouette_distance(img) for img in per_cam] for per_cam in frames]
+    found = np.array([[d is not None for d in per_cam] for per_cam in distances])
+    if not found.all():
+        log.info("no plain background behind %d of %d views: they have no silhouette term", (~found).sum(), found.size)
+    zeros = np.zeros(frames[0][0].shape[:2], dtype=np.float32)
+    stacked = np.stack([np.stack([zeros if d is None else d for d in per_cam]) for per_cam in distances])
+    return torch.as_tensor(stacked[:, :, None], device=device), torch.as_tensor(found, device=device)
+
+
 def _observations(frames: list[list[np.ndarray]], span: np.ndarray, landmarks: Landmarks2D, scale: float,
-                  device: torch.device) -> BatchObservations:
+                  device: torch.device,
+                  silhouettes: tuple[torch.Tensor, torch.Tensor] | None = None) -> BatchObservations:
     def resized(img: np.ndarray) -> np.ndarray:
         if scale != 1.0:
             h, w = img.shape[:2]
@@ -103,7 +116,8 @@ def _observations(frames: list[list[np.ndarray]], span: np.ndarray, landmarks: L
         images=torch.as_tensor(images, device=device),
         points=torch.as_tensor(landmarks.points[sl], device=device, dtype=torch.float32),
         confidence=torch.as_tensor(landmarks.confidence[sl], device=device, dtype=torch.float32),
-        scale=scale)
+        scale=scale, silhouette=silhouettes[0] if silhouettes else None,
+        silhouette_found=silhouettes[1] if silhouettes else None)
 
 
 def _landmark_pixels(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
@@ -151,8 +165,9 @@ def _fit_frames(take: Take, model: FitModel, state: SequenceState, landmarks: La
     Returns the frames it read, so that a final check need not decode them again.
     """
     images = _read_frames(take, frames)
+    silhouettes = _silhouettes(images, device) if config.loss.silhouette > 0 else None
     for k, (scale, iterations) in enumerate(stages):
-        obs = _observations(images, frames, landmarks, scale, device)
+        obs = _observations(images, frames, landmarks, scale, device, silhouettes)
         energies = optimise_batch(model, state, frames, obs, config, iterations, commit=k == len(stages) - 1)
         key = f"{name}@{scale:g}"
         merged = history.setdefault(key, [0.0] * len(energies))

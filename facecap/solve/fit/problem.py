@@ -9,6 +9,7 @@ from facecap.camera.torch_camera import CameraTensors
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import Appearance, AppearanceStats
+from facecap.solve.fit.outline import mesh_edges
 
 __all__ = ["FitModel", "SequenceState", "BatchObservations", "FrameParams", "POSE_PARAMS"]
 
@@ -29,6 +30,7 @@ class FitModel:
         head_radius: RMS distance of the samples from their centroid: turns radians into lengths.
         hessian_rows: [M'] indices into ``rows`` that form the normal matrix (every landmark, and
             samples at a stride); hessian_scale: [M'] the stride each stands for.
+        sample_edges: [E, 2] the modelled triangles' edges, as indices into ``samples`` (the outline's).
     """
 
     rig: TorchRig
@@ -41,6 +43,7 @@ class FitModel:
     head_radius: float
     hessian_rows: torch.Tensor
     hessian_scale: torch.Tensor
+    sample_edges: torch.Tensor
 
     @classmethod
     def build(cls, rig: Rig, cams: CameraTensors, samples: np.ndarray, device: torch.device) -> "FitModel":
@@ -58,7 +61,8 @@ class FitModel:
                    landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
                    head_radius=float(np.sqrt(((head - head.mean(0)) ** 2).sum(1).mean())),
                    hessian_rows=torch.as_tensor(hessian_rows, device=device),
-                   hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32))
+                   hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32),
+                   sample_edges=torch.as_tensor(mesh_edges(rig.faces[modelled], samples), device=device).long())
 
 
 @dataclass
@@ -103,10 +107,14 @@ class BatchObservations:
     """Observations of one batch of frames at one image scale.
 
     Attributes: images [B, C, 3, H', W'] in [0, 1]; points [B, C, L, 2] landmarks in full-resolution
-    pixels; confidence [B, C, L]; scale: H' / H.
+    pixels; confidence [B, C, L]; scale: H' / H; silhouette: [B, C, 1, H, W] signed distance to the
+    head's outline in full-resolution pixels (:mod:`facecap.take.silhouette`), or None;
+    silhouette_found: [B, C] where the outline was found.
     """
 
     images: torch.Tensor
     points: torch.Tensor
     confidence: torch.Tensor
     scale: float
+    silhouette: torch.Tensor | None = None
+    silhouette_found: torch.Tensor | None = None
