@@ -4,19 +4,18 @@ Photometry pins the surface only up to sliding under a texture that the fit esti
 head moved by a few millimetres, with an identity that compensates, looks almost the same. Its
 outline against the background does not slide. The background is modelled per frame as a
 smooth colour field (a polynomial per channel) fitted robustly to the image's top, left and
-right border bands, then to all that lies away from the head; whatever differs from it is the head. A frame whose border the smooth model cannot
-explain (a cluttered room) has no silhouette, and the fit goes on without one.
+right border bands, then to all that lies away from the head; whatever differs from it is the
+head. A frame whose border the smooth model cannot explain (a cluttered room) has no silhouette,
+and the fit goes on without one. Hair as dark as the backdrop is lost to the backdrop, which is
+why the fit's silhouette term is opt-in.
 """
 
-import logging
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 __all__ = ["SilhouetteConfig", "background_model", "foreground_mask", "signed_distance", "silhouette_distance"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,8 @@ def _field(coef: np.ndarray, shape: tuple[int, int], degree: int) -> np.ndarray:
     return np.einsum("yj,cji,xi->yxc", y_powers, C, x_powers, optimize=True).astype(np.float32)
 
 
-def background_model(image: np.ndarray, config: SilhouetteConfig = SilhouetteConfig()) -> tuple[np.ndarray, float] | None:
+def background_model(image: np.ndarray,
+                     config: SilhouetteConfig = SilhouetteConfig()) -> tuple[np.ndarray, float] | None:
     """The smooth background [H, W, 3] behind ``image`` [H, W, 3] in [0, 1], and its robust noise σ.
 
     A quadratic through the border bands first; then, with the head roughly known, a cubic through

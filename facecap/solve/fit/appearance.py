@@ -209,7 +209,8 @@ class PointZBuffer:
         Background is what stays empty after a closing of the covered cells: where the mesh is
         sparser than a cell, the gaps between its vertices are no background.
         """
-        covered = torch.isfinite(self.depth).to(px.dtype).unflatten(2, (self.height, self.width)).flatten(0, 1)[:, None]
+        grid = self.depth.unflatten(2, (self.height, self.width)).flatten(0, 1)[:, None]
+        covered = torch.isfinite(grid).to(px.dtype)
         closed = -F.max_pool2d(-F.max_pool2d(covered, 5, stride=1, padding=2), 5, stride=1, padding=2)
         near = F.max_pool2d(1 - closed, 3, stride=1, padding=1)
         return near.view(self.depth.shape).gather(2, self.cells(px)) > 0

@@ -5,6 +5,8 @@ the projection Jacobian times the rig's; shading changes with the normals are le
 Jacobian (they are in the residual), which changes the step, not the fixed point. Each frame's
 albedo is tied to the take's, and both are eliminated in closed form (variable projection), so a
 geometry step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
+The optional silhouette term pulls the mesh's outline points onto the head's outline in the image
+(:mod:`facecap.solve.fit.outline`, :mod:`facecap.take.silhouette`).
 """
 
 from dataclasses import dataclass
@@ -183,9 +185,9 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
 def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tensor, pixels: torch.Tensor,
                       proj_jac: torch.Tensor, obs: BatchObservations, loss: LossWeights,
                       held: Outline | None) -> tuple[float, torch.Tensor, torch.Tensor, Outline]:
-    """Energy and per-sample normal equations [B, N, 3, 3], [B, N, 3] of the outline points'
-    (``pixels`` [B, C, N, 2]: the samples' projections) signed distances to the image's outline (Charbonnier, mean over each frame's outline points),
-    and the outline points (``held``, or found anew when None).
+    """Energy and per-sample normal equations [B, N, 3, 3], [B, N, 3] of the outline points' signed
+    distances to the image's outline (Charbonnier, mean over each frame's outline points), and the
+    outline points (``held``, or found anew when None). ``pixels`` [B, C, N, 2]: the samples' projections.
 
     An outline point is a point of an edge; its normal equations go to the edge's nearer end,
     which moves with it to first order. The contour slides along the surface as the head turns,
@@ -209,8 +211,8 @@ def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tenso
     energy = float((charbonnier(r, loss.silhouette_eps_px) * per_frame[b]).sum())
     omega = per_frame[b] / torch.sqrt(r * r + loss.silhouette_eps_px ** 2)
     row = b * N + point
-    H = torch.zeros(B * N, 3, 3, dtype=J.dtype, device=J.device).index_add_(0, row, omega[:, None, None] * J[:, :, None] * J[:, None])
-    g = torch.zeros(B * N, 3, dtype=J.dtype, device=J.device).index_add_(0, row, (omega * r)[:, None] * J)
+    H = J.new_zeros(B * N, 3, 3).index_add_(0, row, omega[:, None, None] * J[:, :, None] * J[:, None])
+    g = J.new_zeros(B * N, 3).index_add_(0, row, (omega * r)[:, None] * J)
     return energy, H.view(B, N, 3, 3), g.view(B, N, 3), edges
 
 

@@ -74,5 +74,6 @@ def outline(px: torch.Tensor, X_cam: torch.Tensor, normals: torch.Tensor, edges:
     depth = ((1 - a) * X_cam[:, :, first] + a * X_cam[:, :, second])[..., 2]
     sizes = cams.image_sizes.to(px.dtype)[None, :, None]
     inside = ((pixels >= BORDER_PX) & (pixels <= sizes - 1 - BORDER_PX)).all(-1)
-    on = crossing & inside & (depth > 0) & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE) & zbuffer.next_to_background(pixels)
+    on = crossing & inside & (depth > 0) & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE) \
+        & zbuffer.next_to_background(pixels)
     return Outline(pixels=pixels, on=on, nearest=nearest, fraction=a[..., 0])
