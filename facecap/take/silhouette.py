@@ -6,8 +6,8 @@ outline against the background does not slide. The background is modelled per fr
 smooth colour field (a polynomial per channel) fitted robustly to the image's top, left and
 right border bands, then to all that lies away from the head; whatever differs from it is the
 head. A frame whose border the smooth model cannot explain (a cluttered room) has no silhouette,
-and the fit goes on without one. Hair as dark as the backdrop is lost to the backdrop, which is
-why the fit's silhouette term is opt-in.
+and the fit goes on without one. Hair as dark as the backdrop is lost to the backdrop: the fit's
+outline points there end far from the image's outline, and its redescending loss ignores them.
 """
 
 from dataclasses import dataclass

@@ -37,11 +37,12 @@ class LossWeights:
                                           "photometry; the offsets are then measured and removed, and the "
                                           "other frames use loss.landmark")
     landmark_eps_px: float = field(2.0, "Charbonnier scale of landmark errors in pixels")
-    silhouette: float = field(0.0, "robust distance of the mesh's outline to the head's outline against a plain "
-                                   "background (per px, mean over outline points); 0.002 suits a backdrop that "
-                                   "differs from hair and skin everywhere (dark hair on a dark backdrop breaks "
-                                   "the outline); cameras whose background is not plain are left out; 0 disables")
-    silhouette_eps_px: float = field(1.0, "Charbonnier scale of outline distances in pixels")
+    silhouette: float = field(0.002, "robust distance of the mesh's outline to the head's outline against a plain "
+                                     "background (per px², mean over outline points); views whose background is "
+                                     "not plain are left out; 0 disables")
+    silhouette_eps_px: float = field(1.0, "Cauchy scale of outline distances in full-resolution pixels, widened by "
+                                          "1 / image scale at coarse scales; far-off points (dark hair lost to a dark "
+                                          "backdrop) lose their pull")
     l1: float = field(0.002, "l1 sparsity: mean weight per frame")
     smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
     smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "

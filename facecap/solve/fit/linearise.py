@@ -5,7 +5,7 @@ the projection Jacobian times the rig's; shading changes with the normals are le
 Jacobian (they are in the residual), which changes the step, not the fixed point. Each frame's
 albedo is tied to the take's, and both are eliminated in closed form (variable projection), so a
 geometry step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
-The optional silhouette term pulls the mesh's outline points onto the head's outline in the image
+The silhouette term pulls the mesh's outline points onto the head's outline in the image
 (:mod:`facecap.solve.fit.outline`, :mod:`facecap.take.silhouette`).
 """
 
@@ -186,13 +186,15 @@ def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tenso
                       proj_jac: torch.Tensor, obs: BatchObservations, loss: LossWeights,
                       held: Outline | None) -> tuple[float, torch.Tensor, torch.Tensor, Outline]:
     """Energy and per-sample normal equations [B, N, 3, 3], [B, N, 3] of the outline points' signed
-    distances to the image's outline (Charbonnier, mean over each frame's outline points), and the
+    distances to the image's outline (Cauchy, mean over each frame's outline points), and the
     outline points (``held``, or found anew when None). ``pixels`` [B, C, N, 2]: the samples' projections.
 
     An outline point is a point of an edge; its normal equations go to the edge's nearer end,
     which moves with it to first order. The contour slides along the surface as the head turns,
     but to first order its motion across the outline is the surface's, so the points are found
-    again only now and then (``optimize.OUTLINE_REFRESH``).
+    again only now and then (``optimize.OUTLINE_REFRESH``). The Cauchy loss redescends: where the
+    image's outline is wrong (dark hair lost to a dark backdrop) the points lie far from it and lose
+    their pull; its scale widens at coarse image scales, where the fit starts far off.
     """
     B, N = normals.shape[:2]
     zbuffer = PointZBuffer(verts, model.cams) if held is None else None
@@ -208,8 +210,9 @@ def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tenso
     point_jac = (1 - a) * proj_jac[b, c, ends[:, 0]] + a * proj_jac[b, c, ends[:, 1]]
     J = (distance_grad[b, c, e] @ point_jac)[:, 0]                                  # [n, 3] d r / d X
     per_frame = loss.silhouette / on.sum((1, 2)).clamp_min(1).to(r.dtype)
-    energy = float((charbonnier(r, loss.silhouette_eps_px) * per_frame[b]).sum())
-    omega = per_frame[b] / torch.sqrt(r * r + loss.silhouette_eps_px ** 2)
+    sigma = loss.silhouette_eps_px / obs.scale
+    energy = float((0.5 * sigma ** 2 * torch.log1p((r / sigma) ** 2) * per_frame[b]).sum())
+    omega = per_frame[b] / (1 + (r / sigma) ** 2)
     row = b * N + point
     H = J.new_zeros(B * N, 3, 3).index_add_(0, row, omega[:, None, None] * J[:, :, None] * J[:, None])
     g = J.new_zeros(B * N, 3).index_add_(0, row, (omega * r)[:, None] * J)

@@ -3,7 +3,7 @@
 Per frame the unknowns are the weights, a rotation increment and a translation; the identity
 coefficients are shared by the take. The residuals are the sampled colours against the
 appearance model (Charbonnier, by iteratively reweighted least squares), the landmark
-reprojections and, optionally, the mesh outline's distances to the head's outline in the image;
+reprojections and the mesh outline's distances to the head's outline in the image;
 l1, temporal second differences and an identity prior regularise them. Each iteration solves the batch's whole dense normal system (a few hundred unknowns) with
 Levenberg-Marquardt damping and an active set for the [0, 1] box, then solves the appearance
 exactly (:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a
