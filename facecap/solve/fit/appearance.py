@@ -26,7 +26,8 @@ from facecap.render.shading import SH_C0
 from facecap.rig.model import Rig
 
 __all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_samples", "sample_images",
-           "splat_visibility", "PointZBuffer", "facing_cosine", "initial_albedo"]
+           "splat_visibility", "PointZBuffer", "facing_cosine", "inside_image",
+           "initial_albedo"]
 
 # A vertex is visible when its depth is within this fraction of the nearest depth in its cell...
 VISIBILITY_DEPTH_TOLERANCE = 0.004
@@ -230,10 +231,14 @@ def splat_visibility(X_world: torch.Tensor, normals: torch.Tensor, cams: CameraT
     X_cam = world_to_camera(X_world, cams)                                  # [B, C, N, 3]
     depth = X_cam[..., 2]
     visible = PointZBuffer(occluders, cams).in_front(px, depth)
-    sizes = cams.image_sizes.to(px.dtype)[None, :, None]
-    inside = ((px >= BORDER_PX) & (px <= sizes - 1 - BORDER_PX)).all(-1)
     facing = facing_cosine(X_cam, normals, cams) > MIN_FACING_COSINE
-    return visible & inside & facing & (depth > 0)
+    return visible & inside_image(px, cams) & facing & (depth > 0)
+
+
+def inside_image(px: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
+    """[B, C, N] whether [B, C, N, 2] pixels lie ``BORDER_PX`` inside their camera's image."""
+    sizes = cams.image_sizes.to(px.dtype)[None, :, None]
+    return ((px >= BORDER_PX) & (px <= sizes - 1 - BORDER_PX)).all(-1)
 
 
 def facing_cosine(X_cam: torch.Tensor, normals: torch.Tensor, cams: CameraTensors) -> torch.Tensor:

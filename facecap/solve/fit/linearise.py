@@ -197,9 +197,11 @@ def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tenso
     their pull; its scale widens at coarse image scales, where the fit starts far off.
     """
     B, N = normals.shape[:2]
-    zbuffer = PointZBuffer(verts, model.cams) if held is None else None
-    X_cam = world_to_camera(verts[:, model.samples], model.cams)
-    edges = outline(pixels, X_cam, normals, model.sample_edges, model.cams, zbuffer, held)
+    if held is None:
+        X_cam = world_to_camera(verts[:, model.samples], model.cams)
+        edges = outline(pixels, X_cam, normals, model.sample_edges, model.cams, PointZBuffer(verts, model.cams))
+    else:
+        edges = outline(pixels, None, normals, model.sample_edges, model.cams, None, held)
     on = edges.on & obs.silhouette_found[..., None]
     distance, distance_grad = _sample_with_gradient(obs.silhouette, edges.pixels)   # [B, C, E, 1], [B, C, E, 1, 2]
     b, c, e = on.nonzero(as_tuple=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors
-from facecap.solve.fit.appearance import BORDER_PX, PointZBuffer, facing_cosine
+from facecap.solve.fit.appearance import PointZBuffer, facing_cosine, inside_image
 
 __all__ = ["Outline", "mesh_edges", "outline"]
 
@@ -51,14 +51,15 @@ def mesh_edges(faces: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     return edges[(edges >= 0).all(axis=1)]
 
 
-def outline(px: torch.Tensor, X_cam: torch.Tensor, normals: torch.Tensor, edges: torch.Tensor, cams: CameraTensors,
-            zbuffer: PointZBuffer | None, held: Outline | None = None) -> Outline:
+def outline(px: torch.Tensor, X_cam: torch.Tensor | None, normals: torch.Tensor, edges: torch.Tensor,
+            cams: CameraTensors, zbuffer: PointZBuffer | None, held: Outline | None = None) -> Outline:
     """Outline points of the surface through points that project to ``px`` [B, C, N, 2], lie at
     ``X_cam`` [B, C, N, 3] in camera coordinates and have unit world ``normals`` [B, N, 3].
 
     ``edges`` [E, 2] joins the points; ``zbuffer`` holds the whole mesh (what can hide a point or
     stand behind it). Given ``held``, its outline points are kept as the same points of the
-    surface, not found again: a step's energy is then a smooth function compared on the same points.
+    surface, not found again: a step's energy is then a smooth function compared on the same points
+    (``X_cam`` and ``zbuffer`` are then not needed).
     """
     first, second = edges[:, 0], edges[:, 1]
     if held is not None:
@@ -72,8 +73,6 @@ def outline(px: torch.Tensor, X_cam: torch.Tensor, normals: torch.Tensor, edges:
     pixels = (1 - a) * px[:, :, first] + a * px[:, :, second]
     nearest = torch.where(a[..., 0] < 0.5, first, second)
     depth = ((1 - a) * X_cam[:, :, first] + a * X_cam[:, :, second])[..., 2]
-    sizes = cams.image_sizes.to(px.dtype)[None, :, None]
-    inside = ((pixels >= BORDER_PX) & (pixels <= sizes - 1 - BORDER_PX)).all(-1)
-    on = crossing & inside & (depth > 0) & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE) \
-        & zbuffer.next_to_background(pixels)
+    on = crossing & inside_image(pixels, cams) & (depth > 0) \
+        & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE) & zbuffer.next_to_background(pixels)
     return Outline(pixels=pixels, on=on, nearest=nearest, fraction=a[..., 0])
