@@ -152,7 +152,7 @@ def solve_appearance(appearance: Appearance, committed: AppearanceStats | None, 
 def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
     """[N] vertices sampled photometrically: those of the drawn triangles outside ``exclude_materials``.
 
-    The eyes and the back of the head count: eye shapes move the irises, and the skull pins the pose.
+    The back of the head counts: the skull pins the pose.
     """
     faces = rig.opaque_faces()
     if rig.face_material is not None and rig.material_names:

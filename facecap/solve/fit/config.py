@@ -74,9 +74,12 @@ class FitConfig:
     device: str = field("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)")
     photometric: bool = field(True, "run the photometric (analysis-by-synthesis) stages after the landmark init")
-    exclude_materials: list[str] = field(["M_EyeLashes", "M_Teeth", "M_GumsTongue", "mouth_interior"],
-                                         "materials left out of the photometric samples (hair cards, the mouth's "
-                                         "inside); see-through materials are always left out")
+    exclude_materials: list[str] = field(
+        ["M_EyeLashes", "M_Teeth", "M_GumsTongue", "mouth_interior", "M_ScleraLeft", "M_IrisLeft", "M_ScleraRight",
+         "M_IrisRight"],
+        "materials left out of the photometric samples (see-through materials always are): hair cards and the "
+        "mouth's inside, which the rig does not model well; and the eyeballs, whose sharp edges under the lids "
+        "and lashes pull the head pose and identity off by millimetres (the lids still see the eye shapes)")
     neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
                                     "correction fitted in their place (0: none)")
     qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")

@@ -22,7 +22,7 @@ from facecap.render.ops import make_context
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import photometric_samples
 from facecap.solve.fit.config import FitConfig
-from facecap.solve.fit.init import Initialisation, initialise_from_landmarks
+from facecap.solve.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
 from facecap.solve.fit.neutral import with_neutral_correction
 from facecap.solve.fit.optimize import batches, optimise_batch
 from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams, SequenceState
@@ -203,7 +203,8 @@ class _TakeCheck:
 
 def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, calib: Calibration,
                      rig: Rig, config: FitConfig, device: torch.device, check: _TakeCheck) -> dict[str, list[float]]:
-    """Keyframes first (identity, appearance), a landmark re-init with that identity, then the sweeps.
+    """Keyframes first (identity, appearance), a landmark re-init with that identity corrected by the
+    keyframes' fits, then the sweeps.
 
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
     already read (a take is decoded once per sweep, not once more for the check).
@@ -224,8 +225,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
                         "keyframes", bar)
         if detected:
             landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
-        if detected or state.identity.numel():
-            _reinitialise(state, landmarks, calib, rig, config, keyframes)
+        _reinitialise(state, landmarks, calib, rig, config, keyframes)
     spans = batches(T, config.batch_frames)
     for sweep in range(sched.passes):
         for start, stop in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
@@ -263,17 +263,41 @@ def _without_detector_offsets(landmarks: Landmarks2D, state: SequenceState, keyf
 
 
 def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibration, rig: Rig, config: FitConfig,
-                  keep: np.ndarray) -> None:
-    """Landmark init of the frames outside ``keep`` again, now with the photometric identity.
+                  keyframes: np.ndarray) -> None:
+    """Landmark init of the frames between the keyframes again, now with the photometric identity,
+    and corrected by the keyframes' fits.
 
     The landmark init cannot tell identity from expression; with the identity known its weights and
-    poses are far better starting points for the sweeps.
+    poses are far better starting points for the sweeps. What is left of its error changes slowly
+    over the take (a detector's bias for a pose and expression), so each frame also takes on the
+    correction (weights, rotation, translation) that the photometric fit made to the landmark init
+    at the keyframes around it, interpolated.
     """
     init = initialise_from_landmarks(landmarks, calib, rig, config.init, identity=state.identity.double().cpu().numpy())
-    redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keep), device=state.weights.device)
     fresh = _state_from_init(init, config, state.weights.device)
-    state.weights[redo], state.R[redo], state.t[redo] = fresh.weights[redo], fresh.R[redo], fresh.t[redo]
     state.prior = fresh.prior
+    weights, R, t = _keyframe_corrected(init, state, keyframes)
+    redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keyframes), device=state.weights.device)
+    for name, value in (("weights", weights), ("R", R), ("t", t)):
+        getattr(state, name)[redo] = torch.as_tensor(value, dtype=state.weights.dtype, device=redo.device)[redo]
+
+
+def _keyframe_corrected(init: Initialisation, fitted: SequenceState,
+                        keyframes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[T, K], [T, 3, 3], [T, 3]: ``init`` with the fit's corrections at ``keyframes`` interpolated to every frame."""
+    def at_keys(a: torch.Tensor) -> np.ndarray:
+        return a[torch.as_tensor(keyframes, device=a.device)].double().cpu().numpy()
+    T = len(init.weights)
+    dR = at_keys(fitted.R) @ init.R[keyframes].transpose(0, 2, 1)
+    keyed = np.zeros(T, dtype=bool)
+    keyed[keyframes] = True
+    dW, dR_all, dt = (np.zeros((T, *a.shape[1:])) for a in (init.weights, dR, init.t))
+    dR_all[:] = np.eye(3)
+    dW[keyframes] = at_keys(fitted.weights) - init.weights[keyframes]
+    dR_all[keyframes] = dR
+    dt[keyframes] = at_keys(fitted.t) - np.einsum("kij,kj->ki", dR, init.t[keyframes])
+    dW, dR_all, dt = interpolate_missing_frames(keyed, dW, dR_all, dt)
+    return np.clip(init.weights + dW, 0.0, 1.0), dR_all @ init.R, np.einsum("tij,tj->ti", dR_all, init.t) + dt
 
 
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,
