@@ -203,8 +203,8 @@ class _TakeCheck:
 
 def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, calib: Calibration,
                      rig: Rig, config: FitConfig, device: torch.device, check: _TakeCheck) -> dict[str, list[float]]:
-    """Keyframes first (identity, appearance), a landmark re-init with that identity corrected by the
-    keyframes' fits, then the sweeps.
+    """Keyframes first (identity, appearance), a landmark re-init with that identity (for detections,
+    corrected by the keyframes' fits), then the sweeps.
 
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
     already read (a take is decoded once per sweep, not once more for the check).
@@ -225,7 +225,8 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
                         "keyframes", bar)
         if detected:
             landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
-        _reinitialise(state, landmarks, calib, rig, config, keyframes)
+        if detected or state.identity.numel():
+            _reinitialise(state, landmarks, calib, rig, config, keyframes, keyframe_corrections=detected)
     spans = batches(T, config.batch_frames)
     for sweep in range(sched.passes):
         for start, stop in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
@@ -263,20 +264,21 @@ def _without_detector_offsets(landmarks: Landmarks2D, state: SequenceState, keyf
 
 
 def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibration, rig: Rig, config: FitConfig,
-                  keyframes: np.ndarray) -> None:
-    """Landmark init of the frames between the keyframes again, now with the photometric identity,
-    and corrected by the keyframes' fits.
+                  keyframes: np.ndarray, keyframe_corrections: bool) -> None:
+    """Landmark init of the frames between the keyframes again, now with the photometric identity.
 
     The landmark init cannot tell identity from expression; with the identity known its weights and
-    poses are far better starting points for the sweeps. What is left of its error changes slowly
-    over the take (a detector's bias for a pose and expression), so each frame also takes on the
-    correction (weights, rotation, translation) that the photometric fit made to the landmark init
-    at the keyframes around it, interpolated.
+    poses are far better starting points for the sweeps. With ``keyframe_corrections`` each frame
+    also takes on the correction (weights, rotation, translation) that the photometric fit made to
+    the landmark init at the keyframes around it, interpolated: what is left of a detector's error
+    is its bias for a pose and expression, which changes slowly over the take. Noise that changes
+    from frame to frame (a landmarks file's) it would add to, not remove.
     """
     init = initialise_from_landmarks(landmarks, calib, rig, config.init, identity=state.identity.double().cpu().numpy())
     fresh = _state_from_init(init, config, state.weights.device)
     state.prior = fresh.prior
-    weights, R, t = _keyframe_corrected(init, state, keyframes)
+    weights, R, t = _keyframe_corrected(init, state, keyframes) if keyframe_corrections else \
+        (init.weights, init.R, init.t)
     redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keyframes), device=state.weights.device)
     for name, value in (("weights", weights), ("R", R), ("t", t)):
         getattr(state, name)[redo] = torch.as_tensor(value, dtype=state.weights.dtype, device=redo.device)[redo]
