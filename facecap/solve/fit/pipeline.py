@@ -275,8 +275,7 @@ def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibrati
     from frame to frame (a landmarks file's) it would add to, not remove.
     """
     init = initialise_from_landmarks(landmarks, calib, rig, config.init, identity=state.identity.double().cpu().numpy())
-    fresh = _state_from_init(init, config, state.weights.device)
-    state.prior = fresh.prior
+    state.prior = _state_from_init(init, config, state.weights.device).prior
     weights, R, t = _keyframe_corrected(init, state, keyframes) if keyframe_corrections else \
         (init.weights, init.R, init.t)
     redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keyframes), device=state.weights.device)
