@@ -141,12 +141,17 @@ def _nearest_rotations(R: np.ndarray) -> np.ndarray:
     return U @ Vt
 
 
-def _state_from_init(init: Initialisation, config: FitConfig, device: torch.device) -> SequenceState:
+def _init_params(init: Initialisation, device: torch.device) -> FrameParams:
+    """Every frame's landmark-init parameters as float32 tensors on ``device``."""
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=torch.float32, device=device)
-    return SequenceState(weights=t(init.weights), R=t(init.R), t=t(init.t), identity=t(init.identity),
-                         damping=config.schedule.damping,
-                         prior=FrameParams(t(init.weights), t(init.R), t(init.t), t(init.identity)))
+    return FrameParams(t(init.weights), t(init.R), t(init.t), t(init.identity))
+
+
+def _state_from_init(init: Initialisation, config: FitConfig, device: torch.device) -> SequenceState:
+    prior = _init_params(init, device)
+    return SequenceState(weights=prior.weights.clone(), R=prior.R.clone(), t=prior.t.clone(),
+                         identity=prior.identity.clone(), damping=config.schedule.damping, prior=prior)
 
 
 def _stages(scales: list[float], iterations: list[int], keys: str) -> list[tuple[float, int]]:
@@ -275,12 +280,14 @@ def _reinitialise(state: SequenceState, landmarks: Landmarks2D, calib: Calibrati
     from frame to frame (a landmarks file's) it would add to, not remove.
     """
     init = initialise_from_landmarks(landmarks, calib, rig, config.init, identity=state.identity.double().cpu().numpy())
-    state.prior = _state_from_init(init, config, state.weights.device).prior
+    state.prior = _init_params(init, state.weights.device)
     weights, R, t = _keyframe_corrected(init, state, keyframes) if keyframe_corrections else \
         (init.weights, init.R, init.t)
     redo = torch.as_tensor(np.setdiff1d(np.arange(len(init.weights)), keyframes), device=state.weights.device)
-    for name, value in (("weights", weights), ("R", R), ("t", t)):
-        getattr(state, name)[redo] = torch.as_tensor(value, dtype=state.weights.dtype, device=redo.device)[redo]
+
+    def between(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=state.weights.dtype, device=redo.device)[redo]
+    state.weights[redo], state.R[redo], state.t[redo] = between(weights), between(R), between(t)
 
 
 def _keyframe_corrected(init: Initialisation, fitted: SequenceState,
@@ -289,16 +296,12 @@ def _keyframe_corrected(init: Initialisation, fitted: SequenceState,
     def at_keys(a: torch.Tensor) -> np.ndarray:
         return a[torch.as_tensor(keyframes, device=a.device)].double().cpu().numpy()
     T = len(init.weights)
-    dR = at_keys(fitted.R) @ init.R[keyframes].transpose(0, 2, 1)
-    keyed = np.zeros(T, dtype=bool)
-    keyed[keyframes] = True
-    dW, dR_all, dt = (np.zeros((T, *a.shape[1:])) for a in (init.weights, dR, init.t))
-    dR_all[:] = np.eye(3)
+    dW, dR, dt = np.zeros_like(init.weights), np.tile(np.eye(3), (T, 1, 1)), np.zeros_like(init.t)
     dW[keyframes] = at_keys(fitted.weights) - init.weights[keyframes]
-    dR_all[keyframes] = dR
-    dt[keyframes] = at_keys(fitted.t) - np.einsum("kij,kj->ki", dR, init.t[keyframes])
-    dW, dR_all, dt = interpolate_missing_frames(keyed, dW, dR_all, dt)
-    return np.clip(init.weights + dW, 0.0, 1.0), dR_all @ init.R, np.einsum("tij,tj->ti", dR_all, init.t) + dt
+    dR[keyframes] = at_keys(fitted.R) @ init.R[keyframes].transpose(0, 2, 1)
+    dt[keyframes] = at_keys(fitted.t) - np.einsum("kij,kj->ki", dR[keyframes], init.t[keyframes])
+    dW, dR, dt = interpolate_missing_frames(np.isin(np.arange(T), keyframes), dW, dR, dt)
+    return np.clip(init.weights + dW, 0.0, 1.0), dR @ init.R, np.einsum("tij,tj->ti", dR, init.t) + dt
 
 
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,
