@@ -43,7 +43,9 @@ class LossWeights:
     silhouette_eps_px: float = field(1.0, "Cauchy scale of outline distances in full-resolution pixels, widened by "
                                           "1 / image scale at coarse scales; far-off points (dark hair lost to a dark "
                                           "backdrop) lose their pull")
-    l1: float = field(0.002, "l1 sparsity: mean weight per frame")
+    l1: float = field(0.005, "l1 sparsity: mean weight per frame. Set for faces at about a millimetre per "
+                             "pixel; a face a few hundred pixels tall says less about each shape and wants "
+                             "less (the demo's 320x240 views: 0.002)")
     smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
     smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "
                                      "head's radius (calibration units)")
