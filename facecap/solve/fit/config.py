@@ -81,7 +81,8 @@ class FitConfig:
          "M_IrisRight"],
         "materials left out of the photometric samples (see-through materials always are): hair cards and the "
         "mouth's inside, which the rig does not model well; and the eyeballs, whose sharp edges under the lids "
-        "and lashes pull the head pose and identity off by millimetres (the lids still see the eye shapes)")
+        "and lashes pull the head pose and identity off by millimetres at coarse scales. No ICT shape moves "
+        "them (the eye shapes move the lids), so they add only pose, which the skin pins")
     neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
                                     "correction fitted in their place (0: none)")
     qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
