@@ -404,6 +404,32 @@ def test_detector_offsets_measured_on_keyframes_are_removed(tiny_take):
     assert np.median(after) < 1.5           # the stand-in detections' own noise is 1 px
 
 
+def test_detected_landmarks_weigh_landmark_detected_in_every_stage(tiny_take, tmp_path, monkeypatch):
+    """A detector's points only initialise: every photometric stage, keyframes and sweeps, weighs them
+    by ``loss.landmark_detected``; a landmarks file's points weigh ``loss.landmark`` throughout."""
+    import facecap.solve.fit.pipeline as pipeline
+
+    rig, take, _ = tiny_take
+    weights, optimise_batch = [], pipeline.optimise_batch
+
+    def recording(model, state, frames, obs, config, iterations, commit):
+        weights.append(config.loss.landmark)
+        return optimise_batch(model, state, frames, obs, config, 0, commit)      # the appearance only
+    monkeypatch.setattr(pipeline, "optimise_batch", recording)
+    from_file = dataclasses.replace(_config(take, True), qa_video=False,
+                                    loss=dataclasses.replace(_config(take, True).loss, landmark_detected=0.25))
+    fit_take(take, take / "calibration.json", rig, from_file, tmp_path)
+    stages = len(weights)
+    assert stages > 2 and set(weights) == {from_file.loss.landmark}
+
+    detections = load_landmarks(take / "landmarks.json")
+    monkeypatch.setattr(pipeline, "load_fit_landmarks", lambda *args: detections)
+    weights.clear()
+    fit_take(take, take / "calibration.json", rig,
+             dataclasses.replace(from_file, landmarks=LandmarkConfig(model_path="detector.task")), tmp_path)
+    assert len(weights) == stages and set(weights) == {0.25}
+
+
 def test_keyframe_corrections_carry_to_the_frames_between():
     """A landmark init off by a rigid motion and weight offsets that change linearly over the take:
     corrected by the fitted keyframes' differences, every frame between them is right."""

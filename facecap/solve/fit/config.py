@@ -30,12 +30,12 @@ class LossWeights:
     photometric_eps: float = field(0.03, "Charbonnier scale of the colour difference (fraction of full range)")
     albedo_tie: float = field(3.0, "how strongly each frame's albedo is tied to the take's (in cameras' worth "
                                    "of evidence); 0 leaves only multi-view consistency")
-    landmark: float = field(0.002, "robust landmark reprojection error (per px, mean over confident landmarks); "
-                                   "for detected landmarks, after their offsets are removed")
-    landmark_detected: float = field(0.0, "weight of detected (MediaPipe) landmarks while the keyframes are fitted: "
-                                          "their points sit mm from the rig's, so the keyframes settle by "
-                                          "photometry; the offsets are then measured and removed, and the "
-                                          "other frames use loss.landmark")
+    landmark: float = field(0.002, "robust reprojection error of a landmarks file's points (per px, mean over "
+                                   "confident landmarks), taken to lie on the rig's landmark vertices")
+    landmark_detected: float = field(0.0, "the same for detected (MediaPipe) landmarks. Their points sit mm from "
+                                          "the rig's, by amounts that change with face, view and expression: "
+                                          "less their offsets from the keyframes' fits, they initialise "
+                                          "every frame, which photometry alone then fits")
     landmark_eps_px: float = field(2.0, "Charbonnier scale of landmark errors in pixels")
     silhouette: float = field(0.002, "robust distance of the mesh's outline to the head's outline against a plain "
                                      "background (per px², mean over outline points); views whose background is "

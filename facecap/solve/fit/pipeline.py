@@ -209,7 +209,8 @@ class _TakeCheck:
 def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, calib: Calibration,
                      rig: Rig, config: FitConfig, device: torch.device, check: _TakeCheck) -> dict[str, list[float]]:
     """Keyframes first (identity, appearance), a landmark re-init with that identity (for detections,
-    corrected by the keyframes' fits), then the sweeps.
+    corrected by the keyframes' fits), then the sweeps. Detected landmarks weigh ``loss.landmark_detected``
+    in every stage, a landmarks file's ``loss.landmark``.
 
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
     already read (a take is decoded once per sweep, not once more for the check).
@@ -221,12 +222,12 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     history: dict[str, list[float]] = {}
     T = take.num_frames
     detected = config.landmarks.detected
+    if detected:
+        config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected))
     if sched.keyframes > 0:
         keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
-        key_config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected)) \
-            if detected else config
         with tqdm(total=len(key_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale", leave=False) as bar:
-            _fit_frames(take, model, state, landmarks, keyframes, key_stages, key_config, device, history,
+            _fit_frames(take, model, state, landmarks, keyframes, key_stages, config, device, history,
                         "keyframes", bar)
         if detected:
             landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
