@@ -43,9 +43,10 @@ class LossWeights:
     silhouette_eps_px: float = field(1.0, "Cauchy scale of outline distances in full-resolution pixels, widened by "
                                           "1 / image scale at coarse scales; far-off points (dark hair lost to a dark "
                                           "backdrop) lose their pull")
-    l1: float = field(0.005, "l1 sparsity: mean weight per frame. Set for faces at about a millimetre per "
-                             "pixel; a face a few hundred pixels tall says less about each shape and wants "
-                             "less (the demo's 320x240 views: 0.002)")
+    l1: float = field(0.0033, "l1 sparsity (mean weight per frame) for a face imaged at 1 px/mm, scaled by the "
+                              "take's pixels per millimetre at the head: a shape's pull on the photometric term "
+                              "comes mostly from edges (lids, lips), whose colour change per millimetre moved "
+                              "grows with it (dev_ict_4cam, 1.6 px/mm: 0.0052; the demo, 0.63 px/mm: 0.0021)")
     smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
     smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "
                                      "head's radius (calibration units)")

@@ -30,6 +30,7 @@ from facecap.solve.fit.qa import QAVideo, check_frames
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 from facecap.take.silhouette import silhouette_distance
+from facecap.units import unit_scale
 
 __all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks"]
 
@@ -210,7 +211,8 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
                      rig: Rig, config: FitConfig, device: torch.device, check: _TakeCheck) -> dict[str, list[float]]:
     """Keyframes first (identity, appearance), a landmark re-init with that identity (for detections,
     corrected by the keyframes' fits), then the sweeps. Detected landmarks weigh ``loss.landmark_detected``
-    in every stage, a landmarks file's ``loss.landmark``.
+    in every stage, a landmarks file's ``loss.landmark``; ``loss.l1`` is scaled by the face's pixels per
+    millimetre (:func:`_resolution_scaled`).
 
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
     already read (a take is decoded once per sweep, not once more for the check).
@@ -222,6 +224,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     history: dict[str, list[float]] = {}
     T = take.num_frames
     detected = config.landmarks.detected
+    config = _resolution_scaled(config, model, state, calib.units)
     if detected:
         config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected))
     if sched.keyframes > 0:
@@ -245,6 +248,20 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
         for start, stop in tqdm(spans, desc="check", unit="batch", leave=False):
             check.add(model, state, np.arange(start, stop), _read_frames(take, np.arange(start, stop)))
     return history
+
+
+def _resolution_scaled(config: FitConfig, model: FitModel, state: SequenceState, units: str) -> FitConfig:
+    """``config`` with ``loss.l1`` times the pixels per millimetre at the initialised heads.
+
+    A shape's photometric evidence comes mostly from the edges it moves (lids, lips): a sharp edge
+    changes colour by a step per pixel it moves, so the evidence for a millimetre grows with the
+    pixels per millimetre, and so must the prior it is weighed against. Measured on the dev takes
+    (1.5 and 2.1 px/mm) and the demo (0.64 px/mm): the best fixed l1 scales about linearly.
+    """
+    px_per_mm = model.pixels_per_unit(state.R, state.t) / unit_scale(units, "mm")
+    l1 = config.loss.l1 * px_per_mm
+    log.info("the face is imaged at %.2f px/mm: l1 sparsity %.4f", px_per_mm, l1)
+    return replace(config, loss=replace(config.loss, l1=l1))
 
 
 def _without_detector_offsets(landmarks: Landmarks2D, state: SequenceState, keyframes: np.ndarray,

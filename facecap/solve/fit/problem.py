@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facecap.camera.torch_camera import CameraTensors
+from facecap.camera.torch_camera import CameraTensors, world_to_camera
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import Appearance, AppearanceStats
@@ -27,7 +27,8 @@ class FitModel:
         faces: [F, 3] long; modelled_faces: [F'] the drawn triangles whose corners are all sampled
             (what the photometric model explains; the QA render shows these). cams: the take's cameras.
         samples: [N] face-region vertices sampled photometrically; landmarks: [L] rig landmark vertices.
-        head_radius: RMS distance of the samples from their centroid: turns radians into lengths.
+        head_centre: [3] the samples' centroid in head coordinates; head_radius: their RMS distance
+            from it, which turns radians into lengths.
         hessian_rows: [M'] indices into ``rows`` that form the normal matrix (every landmark, and
             samples at a stride); hessian_scale: [M'] the stride each stands for.
         sample_edges: [E, 2] the modelled triangles' edges, as indices into ``samples`` (the outline's).
@@ -40,6 +41,7 @@ class FitModel:
     cams: CameraTensors
     samples: torch.Tensor
     landmarks: torch.Tensor
+    head_centre: torch.Tensor
     head_radius: float
     hessian_rows: torch.Tensor
     hessian_scale: torch.Tensor
@@ -59,10 +61,21 @@ class FitModel:
                    modelled_faces=torch.as_tensor(modelled, device=device).long(), cams=cams.to(device),
                    samples=torch.as_tensor(samples, device=device).long(),
                    landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
+                   head_centre=torch.as_tensor(head.mean(0), device=device, dtype=torch.float32),
                    head_radius=float(np.sqrt(((head - head.mean(0)) ** 2).sum(1).mean())),
                    hessian_rows=torch.as_tensor(hessian_rows, device=device),
                    hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32),
                    sample_edges=torch.as_tensor(mesh_edges(rig.faces[modelled], samples), device=device).long())
+
+    def pixels_per_unit(self, R: torch.Tensor, t: torch.Tensor) -> float:
+        """How finely the cameras resolve the head posed by [T, 3, 3] ``R`` and [T, 3] ``t``: focal
+        length over depth at the head's centre (pixels per calibration unit), mean over frames and
+        the cameras it is in front of."""
+        centre = (R @ self.head_centre + t)[:, None]                           # [T, 1, 3]
+        depth = world_to_camera(centre.to(self.cams.dtype), self.cams)[..., 0, 2]   # [T, C]
+        focal = self.cams.K[:, :2, :2].diagonal(dim1=-2, dim2=-1).mean(-1)
+        ahead = depth > 0
+        return float((focal / depth.where(ahead, torch.ones_like(depth)))[ahead].mean())
 
 
 @dataclass
