@@ -358,6 +358,25 @@ def test_l1_scales_with_the_faces_pixels_per_millimetre(tiny_take, tmp_path, mon
     assert l1[0] == pytest.approx(config.loss.l1 * 120 / np.tan(np.radians(15)) / 700, rel=0.03)
 
 
+def test_sparsity_penalty_is_l1_at_zero_and_log_sum_beyond():
+    """The log-sum penalty's gradient matches central differences, its slope is l1's at 0 and half
+    of it at w = s, and without a scale it is plain l1."""
+    from facecap.solve.fit.optimize import sparsity_penalty
+
+    w = torch.tensor([[0.0, 0.05, 0.3, 0.9]], dtype=torch.float64)
+    energy, grad = sparsity_penalty(w, 0.2, 0.3)
+    h = 1e-6
+    for k in range(1, 4):
+        step = torch.zeros_like(w)
+        step[0, k] = h
+        fd = (sparsity_penalty(w + step, 0.2, 0.3)[0] - sparsity_penalty(w - step, 0.2, 0.3)[0]) / (2 * h)
+        assert grad[0, k].item() == pytest.approx(fd, rel=1e-6)
+    assert grad[0, 0].item() == pytest.approx(0.2) and grad[0, 2].item() == pytest.approx(0.1)
+    assert energy == pytest.approx(0.2 * 0.3 * np.log(1 + w.numpy() / 0.3).sum())
+    l1_energy, l1_grad = sparsity_penalty(w, 0.2, 0.0)
+    assert l1_energy == pytest.approx(0.2 * 1.25) and torch.all(l1_grad == 0.2)
+
+
 def test_albedo_elimination_is_the_schur_complement():
     """The per-frame and cross-frame terms equal the explicit Schur complement of the albedos."""
     gen = torch.Generator().manual_seed(3)

@@ -47,6 +47,10 @@ class LossWeights:
                               "take's pixels per millimetre at the head: a shape's pull on the photometric term "
                               "comes mostly from edges (lids, lips), whose colour change per millimetre moved "
                               "grows with it (dev_ict_4cam, 1.6 px/mm: 0.0052; the demo, 0.63 px/mm: 0.0021)")
+    l1_scale: float = field(0.3, "the sparsity prior is l1 · s · log(1 + w / s) with this s (a log-sum penalty): "
+                                 "its slope at 0 is l1's, so it zeroes as many weights, but it halves by w = s, so "
+                                 "active weights are shrunk less (0: plain l1; 0.1 made eyeWide stand in for "
+                                 "eyeLookUp on the identity take)")
     smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
     smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "
                                      "head's radius (calibration units)")

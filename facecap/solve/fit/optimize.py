@@ -4,7 +4,8 @@ Per frame the unknowns are the weights, a rotation increment and a translation; 
 coefficients are shared by the take. The residuals are the sampled colours against the
 appearance model (Charbonnier, by iteratively reweighted least squares), the landmark
 reprojections and the mesh outline's distances to the head's outline in the image;
-l1, temporal second differences and an identity prior regularise them. Each iteration solves the batch's whole dense normal system (a few hundred unknowns) with
+a sparsity prior (l1, or its log-sum refinement), temporal second differences and an identity prior
+regularise them. Each iteration solves the batch's whole dense normal system (a few hundred unknowns) with
 Levenberg-Marquardt damping and an active set for the [0, 1] box, then solves the appearance
 exactly (:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a
 handful of iterations where first-order descent needs hundreds, and it has no step size to tune.
@@ -26,7 +27,7 @@ from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.linearise import Linearisation, linearise
 from facecap.solve.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
 
-__all__ = ["optimise_batch", "batches", "TEMPORAL_CONTEXT"]
+__all__ = ["optimise_batch", "batches", "sparsity_penalty", "TEMPORAL_CONTEXT"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,20 @@ def _temporal_terms(state: SequenceState, p: FrameParams, start: int, config: Fi
     return energy, grad, 2 * gram[inner, inner], scale
 
 
+def sparsity_penalty(weights: torch.Tensor, slope: float, scale: float) -> tuple[float, torch.Tensor]:
+    """Energy and gradient of the sparsity prior on ``weights``, whose slope at 0 is ``slope``.
+
+    With ``scale`` > 0 it is the log-sum penalty slope · s · log(1 + w / s) (Candès, Wakin and Boyd,
+    "Enhancing sparsity by reweighted l1 minimization", 2008), else plain l1. With the same slope at 0
+    it zeroes as many weights as l1, but its slope halves by w = s, so it shrinks active weights less.
+    It is concave, so its tangent majorises it: Gauss-Newton takes it as the l1 reweighted at the
+    current weights, with no curvature term, and every step that lowers that model lowers it too.
+    """
+    if scale <= 0:
+        return float(slope * weights.sum()), torch.full_like(weights, slope)
+    return float(slope * scale * torch.log1p(weights / scale).sum()), slope * scale / (scale + weights)
+
+
 def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int | None, config: FitConfig,
             head_radius: float) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
     """Total energy and the dense normal system over [frame 0 params, ..., frame B-1 params, identity].
@@ -95,9 +110,8 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     terms = dict(lin.terms)
 
     loss = config.loss
-    w = p.weights.to(torch.float64)
-    terms["l1"] = float(loss.l1 / K * w.sum())
-    g_frames[:, :K] += loss.l1 / K
+    terms["l1"], g_sparsity = sparsity_penalty(p.weights.to(torch.float64), loss.l1 / K, loss.l1_scale)
+    g_frames[:, :K] += g_sparsity
     if start is not None:
         terms["temporal"], g_temporal, coupling, scale = _temporal_terms(state, p, start, config, head_radius)
         g_frames += g_temporal
