@@ -14,7 +14,7 @@ from facecap.export.animation import Animation, load_animation_json
 from facecap.rig import build_demo_head, load_rig
 from facecap.solve.accuracy import animation_accuracy
 from facecap.solve.fit import FitConfig, InitConfig, fit_take, initialise_from_landmarks
-from facecap.solve.fit.config import LandmarkConfig, ScheduleConfig
+from facecap.solve.fit.config import LandmarkConfig, LossWeights, ScheduleConfig
 from facecap.solve.fit.linearise import charbonnier, eliminate_albedo
 from facecap.solve.fit.optimize import _second_difference_gram
 from facecap.synth.landmarks import synthetic_landmarks
@@ -322,6 +322,20 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     assert distances[100.0] < 0.2 < distances[0.0], distances
 
 
+def _spy_on_stage_losses(monkeypatch) -> list[LossWeights]:
+    """The loss weights each photometric stage of a fit gets, recorded by a spy on the pipeline's
+    ``optimise_batch`` that runs the real one at 0 iterations (the appearance only)."""
+    import facecap.solve.fit.pipeline as pipeline
+
+    losses, optimise_batch = [], pipeline.optimise_batch
+
+    def recording(model, state, frames, obs, config, iterations, commit):
+        losses.append(config.loss)
+        return optimise_batch(model, state, frames, obs, config, 0, commit)
+    monkeypatch.setattr(pipeline, "optimise_batch", recording)
+    return losses
+
+
 def test_pixels_per_unit_is_focal_length_over_depth():
     """Heads centred on a camera ring's target, however turned, are at the ring's distance from every
     camera: f / distance pixels per unit, with f from the ring's field of view."""
@@ -343,17 +357,11 @@ def test_pixels_per_unit_is_focal_length_over_depth():
 def test_l1_scales_with_the_faces_pixels_per_millimetre(tiny_take, tmp_path, monkeypatch):
     """Every photometric stage weighs l1 by the face's pixels per millimetre: the tiny take's ring
     (320x240, 30° field of view, 700 mm away) images the head at 0.64 px/mm."""
-    import facecap.solve.fit.pipeline as pipeline
-
     rig, take, _ = tiny_take
-    l1, optimise_batch = [], pipeline.optimise_batch
-
-    def recording(model, state, frames, obs, config, iterations, commit):
-        l1.append(config.loss.l1)
-        return optimise_batch(model, state, frames, obs, config, 0, commit)      # the appearance only
-    monkeypatch.setattr(pipeline, "optimise_batch", recording)
+    losses = _spy_on_stage_losses(monkeypatch)
     config = dataclasses.replace(_config(take, True), qa_video=False)
     fit_take(take, take / "calibration.json", rig, config, tmp_path)
+    l1 = [loss.l1 for loss in losses]
     assert len(l1) > 2 and len(set(l1)) == 1
     assert l1[0] == pytest.approx(config.loss.l1 * 120 / np.tan(np.radians(15)) / 700, rel=0.03)
 
@@ -465,25 +473,20 @@ def test_detected_landmarks_weigh_landmark_detected_in_every_stage(tiny_take, tm
     import facecap.solve.fit.pipeline as pipeline
 
     rig, take, _ = tiny_take
-    weights, optimise_batch = [], pipeline.optimise_batch
-
-    def recording(model, state, frames, obs, config, iterations, commit):
-        weights.append(config.loss.landmark)
-        return optimise_batch(model, state, frames, obs, config, 0, commit)      # the appearance only
-    monkeypatch.setattr(pipeline, "optimise_batch", recording)
+    losses = _spy_on_stage_losses(monkeypatch)
     config = _config(take, True)
     from_file = dataclasses.replace(config, qa_video=False,
                                     loss=dataclasses.replace(config.loss, landmark_detected=0.25))
     fit_take(take, take / "calibration.json", rig, from_file, tmp_path)
-    stages = len(weights)
-    assert stages > 2 and set(weights) == {from_file.loss.landmark}
+    stages = len(losses)
+    assert stages > 2 and {loss.landmark for loss in losses} == {from_file.loss.landmark}
 
     detections = load_landmarks(take / "landmarks.json")
     monkeypatch.setattr(pipeline, "load_fit_landmarks", lambda *args: detections)
-    weights.clear()
+    losses.clear()
     fit_take(take, take / "calibration.json", rig,
              dataclasses.replace(from_file, landmarks=LandmarkConfig(model_path="detector.task")), tmp_path)
-    assert len(weights) == stages and set(weights) == {0.25}
+    assert len(losses) == stages and {loss.landmark for loss in losses} == {0.25}
 
 
 def test_keyframe_corrections_carry_to_the_frames_between():

@@ -43,10 +43,11 @@ class LossWeights:
     silhouette_eps_px: float = field(1.0, "Cauchy scale of outline distances in full-resolution pixels, widened by "
                                           "1 / image scale at coarse scales; far-off points (dark hair lost to a dark "
                                           "backdrop) lose their pull")
-    l1: float = field(0.0033, "l1 sparsity (mean weight per frame) for a face imaged at 1 px/mm, scaled by the "
-                              "take's pixels per millimetre at the head: a shape's pull on the photometric term "
-                              "comes mostly from edges (lids, lips), whose colour change per millimetre moved "
-                              "grows with it (dev_ict_4cam, 1.6 px/mm: 0.0052; the demo, 0.63 px/mm: 0.0021)")
+    l1: float = field(0.0033, "sparsity: the prior's slope at 0 per unit of a frame's mean weight, for a face "
+                              "imaged at 1 px/mm; scaled by the take's pixels per millimetre at the head, since "
+                              "a shape's pull on the photometric term comes mostly from edges (lids, lips), "
+                              "whose colour change per millimetre moved grows with it (dev_ict_4cam, 1.6 px/mm: "
+                              "0.0052; the demo, 0.63 px/mm: 0.0021)")
     l1_scale: float = field(0.3, "the sparsity prior is l1 · s · log(1 + w / s) with this s (a log-sum penalty): "
                                  "its slope at 0 is l1's, so it zeroes as many weights, but it halves by w = s, so "
                                  "active weights are shrunk less (0: plain l1; 0.1 made eyeWide stand in for "

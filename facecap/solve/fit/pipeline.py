@@ -256,7 +256,7 @@ def _resolution_scaled(config: FitConfig, model: FitModel, state: SequenceState,
     A shape's photometric evidence comes mostly from the edges it moves (lids, lips): a sharp edge
     changes colour by a step per pixel it moves, so the evidence for a millimetre grows with the
     pixels per millimetre, and so must the prior it is weighed against. Measured on the dev takes
-    (1.5 and 2.1 px/mm) and the demo (0.64 px/mm): the best fixed l1 scales about linearly.
+    (1.6 and 2.2 px/mm) and the demo (0.63 px/mm): the best fixed l1 scales about linearly.
     """
     px_per_mm = model.pixels_per_unit(state.R, state.t) / unit_scale(units, "mm")
     l1 = config.loss.l1 * px_per_mm
