@@ -51,6 +51,7 @@ class FitModel:
     def build(cls, rig: Rig, cams: CameraTensors, samples: np.ndarray, device: torch.device) -> "FitModel":
         rows = np.concatenate([samples, rig.landmark_vertices])
         head = rig.neutral[samples]
+        centre = head.mean(0)
         drawn = rig.opaque_faces()
         modelled = drawn[np.isin(rig.faces[drawn], samples).all(axis=1)]
         stride = max(1, -(-len(samples) // HESSIAN_SAMPLES))
@@ -61,8 +62,8 @@ class FitModel:
                    modelled_faces=torch.as_tensor(modelled, device=device).long(), cams=cams.to(device),
                    samples=torch.as_tensor(samples, device=device).long(),
                    landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
-                   head_centre=torch.as_tensor(head.mean(0), device=device, dtype=torch.float32),
-                   head_radius=float(np.sqrt(((head - head.mean(0)) ** 2).sum(1).mean())),
+                   head_centre=torch.as_tensor(centre, device=device, dtype=torch.float32),
+                   head_radius=float(np.sqrt(((head - centre) ** 2).sum(1).mean())),
                    hessian_rows=torch.as_tensor(hessian_rows, device=device),
                    hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32),
                    sample_edges=torch.as_tensor(mesh_edges(rig.faces[modelled], samples), device=device).long())
@@ -74,8 +75,7 @@ class FitModel:
         centre = (R @ self.head_centre + t)[:, None]                           # [T, 1, 3]
         depth = world_to_camera(centre.to(self.cams.dtype), self.cams)[..., 0, 2]   # [T, C]
         focal = self.cams.K[:, :2, :2].diagonal(dim1=-2, dim2=-1).mean(-1)
-        ahead = depth > 0
-        return float((focal / depth.where(ahead, torch.ones_like(depth)))[ahead].mean())
+        return float((focal / depth)[depth > 0].mean())
 
 
 @dataclass
