@@ -5,7 +5,7 @@ import torch
 
 from facecap.render.shading import sh_basis
 from facecap.rig import build_demo_head
-from facecap.solve.fit.appearance import Appearance, photometric_samples, solve_appearance
+from facecap.solve.fit.appearance import Appearance, photometric_samples, sample_images, sample_points, solve_appearance
 
 
 def test_solve_appearance_recovers_an_exact_model():
@@ -35,6 +35,25 @@ def test_solve_appearance_recovers_an_exact_model():
     whole, _ = solve_appearance(estimate, None, observed, weight, basis)
     torch.testing.assert_close(split.gains, whole.gains)
     torch.testing.assert_close(split.bias, whole.bias)
+
+
+def test_image_samplers_interpolate_a_ramp_exactly_and_agree():
+    """Bilinear sampling reproduces a linear ramp exactly inside the image (pixel centres at integers)
+    and clamps to the border outside it; the scattered-point sampler matches the batched one."""
+    gen = torch.Generator().manual_seed(1)
+    B, C, H, W = 2, 3, 24, 32
+    y, x = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    slopes = torch.rand(B, C, 2, 1, 1, generator=gen, dtype=torch.float64)
+    images = torch.stack([slopes[:, :, 0] * x + slopes[:, :, 1] * y, torch.ones(B, C, H, W, dtype=torch.float64)], 2)
+    pixels = torch.rand(B, C, 50, 2, generator=gen, dtype=torch.float64) * torch.tensor([W + 8.0, H + 8.0]) - 4
+    clamped = torch.stack([pixels[..., 0].clamp(0, W - 1), pixels[..., 1].clamp(0, H - 1)], -1)
+    ramp = (slopes[:, :, 0, 0] * clamped[..., 0] + slopes[:, :, 1, 0] * clamped[..., 1])
+    batched = sample_images(images, pixels)                                   # [B, C, 50, 2]
+    torch.testing.assert_close(batched[..., 0], ramp)
+    torch.testing.assert_close(batched[..., 1], torch.ones_like(ramp))
+    frame, camera = torch.meshgrid(torch.arange(B), torch.arange(C), indexing="ij")
+    scattered = sample_points(images, frame.flatten(), camera.flatten(), pixels.flatten(0, 1))
+    torch.testing.assert_close(scattered, batched.flatten(0, 1))
 
 
 def test_photometric_samples_leave_out_excluded_and_see_through_materials():

@@ -25,7 +25,7 @@ from facecap.camera.torch_camera import CameraTensors, project_points, world_to_
 from facecap.render.shading import SH_C0
 from facecap.rig.model import Rig
 
-__all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_samples", "sample_images",
+__all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_samples", "sample_images", "sample_points",
            "splat_visibility", "PointZBuffer", "facing_cosine", "inside_image",
            "initial_albedo"]
 
@@ -125,13 +125,15 @@ def solve_appearance(appearance: Appearance, committed: AppearanceStats | None, 
     gains = (n * (so + ridge) - s1 * o) / det
     bias = ((s2 + ridge) * o - s1 * (so + ridge)) / det
 
-    # SH: o - b = g albedo (Y . sh), 9 unknowns per channel: one weighted GEMM per channel.
+    # SH: o - b = g albedo (Y . sh), 9 unknowns per channel. The cameras of a sample share its Y, so
+    # their weights are summed first: one weighted [B N, 9] GEMM per channel.
     target = observed - bias[None, :, None]
-    q = (gains[None, :, None] * albedo)[..., None] * basis[:, None, :, None, :]  # [B, C, N, 3, 9]
-    q = q.permute(3, 0, 1, 2, 4).reshape(3, -1, 9)
-    wq = weight.permute(3, 0, 1, 2).reshape(3, -1, 1) * q
-    sh_matrix = wq.transpose(1, 2) @ q
-    sh_vector = (wq.transpose(1, 2) @ target.permute(3, 0, 1, 2).reshape(3, -1, 1))[..., 0]
+    wg = weight * gains[None, :, None]                                         # [B, C, N, 3]
+    Y = basis.reshape(-1, 9)
+    row_weight = ((wg * gains[None, :, None]).sum(1) * albedo * albedo).reshape(-1, 3)   # sum_c w g^2 a^2
+    row_target = ((wg * target).sum(1) * albedo).reshape(-1, 3)                          # sum_c w g (o - b) a
+    sh_matrix = (row_weight.T[:, :, None] * Y).transpose(1, 2) @ Y                      # [3, 9, 9]
+    sh_vector = row_target.T @ Y                                                         # [3, 9]
     total_matrix, total_vector = (sh_matrix, sh_vector) if committed is None else \
         (sh_matrix + committed.sh_matrix, sh_vector + committed.sh_vector)
     eye = torch.eye(9, dtype=sh.dtype, device=sh.device) * (1e-9 * total_weight)
@@ -175,6 +177,25 @@ def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     return out.reshape(B, C, K, -1).transpose(-1, -2)
 
 
+def sample_points(images: torch.Tensor, frame: torch.Tensor, camera: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of [B, C, K, H, W] images at [n, M, 2] pixels, point i's in image (frame[i], camera[i])
+    -> [n, M, K]; the same values as :func:`sample_images` gives, for points scattered over the images.
+    """
+    H, W = images.shape[-2:]
+    x = pixels[..., 0].clamp(0, W - 1)                                     # border padding, as grid_sample's
+    y = pixels[..., 1].clamp(0, H - 1)
+    x0, y0 = x.floor().clamp(max=W - 2), y.floor().clamp(max=H - 2)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    flat = images.flatten(3)                                               # [B, C, K, H W]
+    corner = y0.long() * W + x0.long()
+
+    def at(offset: int) -> torch.Tensor:
+        return flat[frame[:, None], camera[:, None], :, corner + offset]    # [n, M, K]
+    top = at(0) * (1 - fx) + at(1) * fx
+    bottom = at(W) * (1 - fx) + at(W + 1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
 class PointZBuffer:
     """The nearest depth of a mesh's projected vertices in cells of a few pixels, per frame and camera.
 
@@ -198,14 +219,16 @@ class PointZBuffer:
         cy = (px[..., 1] / SPLAT_CELL_PX).floor().clamp(0, self.height - 1).long()
         return cy * self.width + cx
 
-    def in_front(self, px: torch.Tensor, depth: torch.Tensor,
-                 tolerance: float = VISIBILITY_DEPTH_TOLERANCE) -> torch.Tensor:
+    def in_front(self, px: torch.Tensor, depth: torch.Tensor, tolerance: float = VISIBILITY_DEPTH_TOLERANCE,
+                 frame: torch.Tensor | None = None, camera: torch.Tensor | None = None) -> torch.Tensor:
         """[B, C, N] whether points at [B, C, N, 2] pixels and [B, C, N] depths are the nearest surface,
-        within ``tolerance`` of the depth."""
-        return depth <= self.depth.gather(2, self.cells(px)) * (1 + tolerance)
+        within ``tolerance`` of the depth; for scattered points, [n] of [n, 2] pixels in the views ``frame``,
+        ``camera`` [n]."""
+        return depth <= self._at(self.depth, px, frame, camera) * (1 + tolerance)
 
-    def next_to_background(self, px: torch.Tensor) -> torch.Tensor:
-        """[B, C, N] whether background is within a cell of each pixel's cell.
+    def next_to_background(self, px: torch.Tensor, frame: torch.Tensor | None = None,
+                           camera: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, C, N] (or [n], as :meth:`in_front`) whether background is within a cell of each pixel's cell.
 
         Background is what stays empty after a closing of the covered cells: where the mesh is
         sparser than a cell, the gaps between its vertices are no background.
@@ -214,7 +237,14 @@ class PointZBuffer:
         covered = torch.isfinite(grid).to(px.dtype)
         closed = -F.max_pool2d(-F.max_pool2d(covered, 5, stride=1, padding=2), 5, stride=1, padding=2)
         near = F.max_pool2d(1 - closed, 3, stride=1, padding=1)
-        return near.view(self.depth.shape).gather(2, self.cells(px)) > 0
+        return self._at(near.view(self.depth.shape), px, frame, camera) > 0
+
+    def _at(self, grid: torch.Tensor, px: torch.Tensor, frame: torch.Tensor | None,
+            camera: torch.Tensor | None) -> torch.Tensor:
+        """``grid`` [B, C, cells] at the cells of pixels [B, C, N, 2], or of scattered [n, 2] ones in ``frame``, ``camera``."""
+        if frame is None:
+            return grid.gather(2, self.cells(px))
+        return grid[frame, camera, self.cells(px)]
 
 
 def splat_visibility(X_world: torch.Tensor, normals: torch.Tensor, cams: CameraTensors,
@@ -235,9 +265,11 @@ def splat_visibility(X_world: torch.Tensor, normals: torch.Tensor, cams: CameraT
     return visible & inside_image(px, cams) & facing & (depth > 0)
 
 
-def inside_image(px: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
-    """[B, C, N] whether [B, C, N, 2] pixels lie ``BORDER_PX`` inside their camera's image."""
-    sizes = cams.image_sizes.to(px.dtype)[None, :, None]
+def inside_image(px: torch.Tensor, cams: CameraTensors, camera: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, C, N] whether [B, C, N, 2] pixels lie ``BORDER_PX`` inside their camera's image; or [n] for
+    scattered [n, 2] pixels in the cameras ``camera`` [n]."""
+    sizes = cams.image_sizes.to(px.dtype)
+    sizes = sizes[None, :, None] if camera is None else sizes[camera]
     return ((px >= BORDER_PX) & (px <= sizes - 1 - BORDER_PX)).all(-1)
 
 

@@ -10,6 +10,7 @@ The silhouette term pulls the mesh's outline points onto the head's outline in t
 """
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -17,7 +18,8 @@ from facecap.camera.torch_camera import CameraTensors, project_points, world_to_
 from facecap.geometry.rotations import skew_matrix
 from facecap.render.shading import sh_basis, vertex_normals
 from facecap.rig.evaluate import TorchRig, corrective_activations
-from facecap.solve.fit.appearance import Appearance, AppearanceStats, PointZBuffer, sample_images, solve_appearance
+from facecap.solve.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
+                                         solve_appearance)
 from facecap.solve.fit.config import FitConfig, LossWeights
 from facecap.solve.fit.outline import Outline, outline
 from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams
@@ -42,24 +44,27 @@ class Linearisation:
 
 
 def _point_jacobian(X: torch.Tensor, cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixels [B, C, M, 2] of [B, M, 3] points and their Jacobian [B, C, M, 2, 3] (three forward JVPs)."""
-    def project(points: torch.Tensor) -> torch.Tensor:
-        return project_points(points, cams)
-    eye = torch.eye(3, dtype=X.dtype, device=X.device)
-    columns = [torch.func.jvp(project, (X,), (eye[i].expand_as(X),)) for i in range(3)]
-    return columns[0][0], torch.stack([c[1] for c in columns], -1)
+    """Pixels [B, C, M, 2] of [B, M, 3] points and their Jacobian [B, C, M, 2, 3] (forward JVPs, vectorised
+    over the three axes)."""
+    def along(direction: torch.Tensor) -> torch.Tensor:
+        return torch.func.jvp(lambda points: project_points(points, cams), (X,), (direction,))[1]
+    axes = torch.eye(3, dtype=X.dtype, device=X.device)[:, None, None, :].expand(3, *X.shape)
+    return project_points(X, cams), torch.func.vmap(along, out_dims=-1)(axes)
 
 
-def _sample_with_gradient(images: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colours [B, C, N, 3] at [B, C, N, 2] pixels and their image gradient [B, C, N, 3, 2]."""
+def _sample_with_gradient(sample: Callable[[torch.Tensor], torch.Tensor],
+                          pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values [..., N, K] of an image sampler at [..., N, 2] pixels, and their image gradient [..., N, K, 2].
+
+    ``sample`` maps pixels [..., M, 2] to values [..., M, K] (:func:`sample_images`, :func:`sample_points`).
+    """
     h = GRADIENT_STEP_PX
     offsets = pixels.new_tensor([[0, 0], [h, 0], [-h, 0], [0, h], [0, -h]])
-    N = pixels.shape[2]
-    shifted = (pixels[:, :, None] + offsets[:, None]).flatten(2, 3)          # [B, C, 5N, 2]
-    colours = sample_images(images, shifted).unflatten(2, (5, N))           # [B, C, 5, N, 3]
-    gx = (colours[:, :, 1] - colours[:, :, 2]) / (2 * h)
-    gy = (colours[:, :, 3] - colours[:, :, 4]) / (2 * h)
-    return colours[:, :, 0], torch.stack([gx, gy], -1)
+    N = pixels.shape[-2]
+    values = sample((pixels[..., None, :] + offsets).flatten(-3, -2)).unflatten(-2, (N, 5))   # [..., N, 5, K]
+    gx = (values[..., 1, :] - values[..., 2, :]) / (2 * h)
+    gy = (values[..., 3, :] - values[..., 4, :]) / (2 * h)
+    return values[..., 0, :], torch.stack([gx, gy], -1)
 
 
 def _corrective_jacobian(rows: TorchRig, weights: torch.Tensor) -> torch.Tensor | None:
@@ -123,7 +128,8 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     points = torch.cat([verts[:, model.samples], verts[:, model.landmarks]], 1)
     pixels, proj_jac = _point_jacobian(points, model.cams)
     s = obs.scale
-    observed, image_grad = _sample_with_gradient(obs.images, pixels[:, :, :N] * s + (s - 1) / 2)
+    observed, image_grad = _sample_with_gradient(lambda px: sample_images(obs.images, px),
+                                                 pixels[:, :, :N] * s + (s - 1) / 2)
 
     # Per-frame means: each frame's photometric term is normalised by its visible samples.
     vis = visible.to(observed.dtype)[..., None].expand_as(observed)
@@ -162,10 +168,10 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
         H_points = H_points + 2 * loss.mesh_prior / N * torch.eye(3, dtype=offset.dtype, device=offset.device)
         g_points = g_points + 2 * loss.mesh_prior / N * offset
 
-    H_outline = edges = None
+    H_outline = outline_points = None
     if obs.silhouette is not None and loss.silhouette > 0:
-        terms["silhouette"], H_outline, g_outline, edges = _silhouette_terms(model, verts, normals, pixels[:, :, :N],
-                                                                            proj_jac, obs, loss, held_outline)
+        terms["silhouette"], H_outline, g_outline, outline_points = _silhouette_terms(
+            model, verts, normals, pixels[:, :, :N], proj_jac, obs, loss, held_outline)
         g_points = g_points + g_outline
 
     lm_error = pixels[:, :, N:] - obs.points                                # [B, C, L, 2]
@@ -179,7 +185,7 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
 
     JtJ, grad, coupling = _normal_equations(model, p, points, H_points, g_points, z, den, H_outline)
     terms.update(photometric=float(photo_energy), landmark=float(lm_energy))
-    return Linearisation(sum(terms.values()), terms, JtJ, grad, coupling, appearance, stats, edges)
+    return Linearisation(sum(terms.values()), terms, JtJ, grad, coupling, appearance, stats, outline_points)
 
 
 def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tensor, pixels: torch.Tensor,
@@ -199,26 +205,26 @@ def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tenso
     B, N = normals.shape[:2]
     if held is None:
         X_cam = world_to_camera(verts[:, model.samples], model.cams)
-        edges = outline(pixels, X_cam, normals, model.sample_edges, model.cams, PointZBuffer(verts, model.cams))
+        points = outline(pixels, X_cam, normals, model.sample_edges, model.cams, PointZBuffer(verts, model.cams))
+        points = points.subset(obs.silhouette_found[points.frame, points.camera])
     else:
-        edges = outline(pixels, None, normals, model.sample_edges, model.cams, None, held)
-    on = edges.on & obs.silhouette_found[..., None]
-    distance, distance_grad = _sample_with_gradient(obs.silhouette, edges.pixels)   # [B, C, E, 1], [B, C, E, 1, 2]
-    b, c, e = on.nonzero(as_tuple=True)
-    r = distance[b, c, e, 0]
-    point = edges.nearest[b, c, e]
-    a = edges.fraction[b, c, e][:, None, None]
-    ends = model.sample_edges[e]
+        points = outline(pixels, None, normals, model.sample_edges, model.cams, None, held)
+    b, c = points.frame, points.camera
+    distance, distance_grad = _sample_with_gradient(
+        lambda px: sample_points(obs.silhouette, b, c, px), points.pixels[:, None])     # [n, 1, 1], [n, 1, 1, 2]
+    r = distance[:, 0, 0]
+    a = points.fraction[:, None, None]
+    ends = model.sample_edges[points.edge]
     point_jac = (1 - a) * proj_jac[b, c, ends[:, 0]] + a * proj_jac[b, c, ends[:, 1]]
-    J = (distance_grad[b, c, e] @ point_jac)[:, 0]                                  # [n, 3] d r / d X
-    per_frame = loss.silhouette / on.sum((1, 2)).clamp_min(1).to(r.dtype)
+    J = (distance_grad[:, 0] @ point_jac)[:, 0]                                      # [n, 3] d r / d X
+    per_frame = loss.silhouette / torch.bincount(b, minlength=B).clamp_min(1).to(r.dtype)
     sigma = loss.silhouette_eps_px / obs.scale
     energy = float((0.5 * sigma ** 2 * torch.log1p((r / sigma) ** 2) * per_frame[b]).sum())
     omega = per_frame[b] / (1 + (r / sigma) ** 2)
-    row = b * N + point
+    row = b * N + points.nearest
     H = J.new_zeros(B * N, 3, 3).index_add_(0, row, omega[:, None, None] * J[:, :, None] * J[:, None])
     g = J.new_zeros(B * N, 3).index_add_(0, row, (omega * r)[:, None] * J)
-    return energy, H.view(B, N, 3, 3), g.view(B, N, 3), edges
+    return energy, H.view(B, N, 3, 3), g.view(B, N, 3), points
 
 
 def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_points: torch.Tensor,
@@ -257,8 +263,8 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
 
     on_samples = sub < z.shape[1]
     rows_s = sub[on_samples]
-    v = torch.einsum("bmip,bmki->mkbp", A[:, on_samples].double(), z[:, rows_s].double())  # [M', 3, B, P]
-    weight = model.hessian_scale[on_samples, None].double() / den[rows_s].double().clamp_min(1e-30)   # [M', 3]
+    v = torch.einsum("bmip,bmki->mkbp", A[:, on_samples], z[:, rows_s])                    # [M', 3, B, P]
+    weight = model.hessian_scale[on_samples, None] / den[rows_s].clamp_min(1e-30)              # [M', 3]
     v = v * weight.sqrt()[..., None, None]
     Pf = A.shape[-1] - p.identity.numel()
     V = torch.cat([v[..., :Pf].flatten(2), v[..., Pf:].sum(2)], -1).flatten(0, 1)

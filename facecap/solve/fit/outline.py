@@ -8,7 +8,7 @@ of more head and are invisible against it. Those outline points should lie on th
 the head in the image (:mod:`facecap.take.silhouette`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -26,20 +26,30 @@ OUTLINE_DEPTH_TOLERANCE = 0.05
 
 @dataclass
 class Outline:
-    """Outline points of a batch, one candidate per mesh edge.
+    """The outline points of a batch: n of them, on the mesh edges where the outline crosses, per view.
 
     Attributes:
-        pixels: [B, C, E, 2] where each edge's contour point projects (meaningless where not ``on``).
-        on: [B, C, E] whether the edge holds an outline point in that view.
-        nearest: [B, C, E] the edge's end nearer its contour point (index into the points): the
-            point the outline moves with, to first order.
-        fraction: [B, C, E] where along its edge the contour point lies (0: the first end).
+        frame, camera, edge: [n] the frame, view and mesh edge each point lies on.
+        fraction: [n] where along its edge the point lies (0: the first end).
+        nearest: [n] the edge's end nearer the point (index into the points): the point the outline
+            moves with, to first order.
+        pixels: [n, 2] where the point projects.
     """
 
-    pixels: torch.Tensor
-    on: torch.Tensor
-    nearest: torch.Tensor
+    frame: torch.Tensor
+    camera: torch.Tensor
+    edge: torch.Tensor
     fraction: torch.Tensor
+    nearest: torch.Tensor
+    pixels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.edge.shape[0]
+
+    def subset(self, keep: torch.Tensor) -> "Outline":
+        """The points where [n] bool ``keep`` holds."""
+        return Outline(*(a[keep] for a in (self.frame, self.camera, self.edge, self.fraction, self.nearest,
+                                           self.pixels)))
 
 
 def mesh_edges(faces: np.ndarray, vertices: np.ndarray) -> np.ndarray:
@@ -63,16 +73,20 @@ def outline(px: torch.Tensor, X_cam: torch.Tensor | None, normals: torch.Tensor,
     """
     first, second = edges[:, 0], edges[:, 1]
     if held is not None:
-        a = held.fraction[..., None]
-        return Outline(pixels=(1 - a) * px[:, :, first] + a * px[:, :, second], on=held.on, nearest=held.nearest,
-                       fraction=held.fraction)
+        a = held.fraction[:, None]
+        ends = edges[held.edge]
+        pixels = (1 - a) * px[held.frame, held.camera, ends[:, 0]] + a * px[held.frame, held.camera, ends[:, 1]]
+        return replace(held, pixels=pixels)
     facing = facing_cosine(X_cam, normals, cams)                           # [B, C, N]
-    f0, f1 = facing[..., first], facing[..., second]
-    crossing = (f0 > 0) != (f1 > 0)
-    a = torch.where(crossing, f0 / torch.where(crossing, f0 - f1, 1.0), 0.0)[..., None]
-    pixels = (1 - a) * px[:, :, first] + a * px[:, :, second]
-    nearest = torch.where(a[..., 0] < 0.5, first, second)
-    depth = ((1 - a) * X_cam[:, :, first] + a * X_cam[:, :, second])[..., 2]
-    on = crossing & inside_image(pixels, cams) & (depth > 0) \
-        & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE) & zbuffer.next_to_background(pixels)
-    return Outline(pixels=pixels, on=on, nearest=nearest, fraction=a[..., 0])
+    frame, camera, edge = ((facing[..., first] > 0) != (facing[..., second] > 0)).nonzero(as_tuple=True)
+    ends = edges[edge]
+    f0, f1 = facing[frame, camera, ends[:, 0]], facing[frame, camera, ends[:, 1]]
+    a = (f0 / (f0 - f1))[:, None]
+    pixels = (1 - a) * px[frame, camera, ends[:, 0]] + a * px[frame, camera, ends[:, 1]]
+    depth = ((1 - a) * X_cam[frame, camera, ends[:, 0]] + a * X_cam[frame, camera, ends[:, 1]])[:, 2]
+    crossings = Outline(frame=frame, camera=camera, edge=edge, fraction=a[:, 0],
+                        nearest=torch.where(a[:, 0] < 0.5, ends[:, 0], ends[:, 1]), pixels=pixels)
+    on = inside_image(pixels, cams, camera) & (depth > 0) \
+        & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE, frame, camera) \
+        & zbuffer.next_to_background(pixels, frame, camera)
+    return crossings.subset(on)
