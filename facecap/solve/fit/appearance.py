@@ -177,7 +177,8 @@ def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     return out.reshape(B, C, K, -1).transpose(-1, -2)
 
 
-def sample_points(images: torch.Tensor, frame: torch.Tensor, camera: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+def sample_points(images: torch.Tensor, frame: torch.Tensor, camera: torch.Tensor,
+                  pixels: torch.Tensor) -> torch.Tensor:
     """Bilinear samples of [B, C, K, H, W] images at [n, M, 2] pixels, point i's in image (frame[i], camera[i])
     -> [n, M, K]; the same values as :func:`sample_images` gives, for points scattered over the images.
     """
@@ -241,7 +242,8 @@ class PointZBuffer:
 
     def _at(self, grid: torch.Tensor, px: torch.Tensor, frame: torch.Tensor | None,
             camera: torch.Tensor | None) -> torch.Tensor:
-        """``grid`` [B, C, cells] at the cells of pixels [B, C, N, 2], or of scattered [n, 2] ones in ``frame``, ``camera``."""
+        """``grid`` [B, C, cells] at the cells of pixels [B, C, N, 2], or of scattered [n, 2] pixels in the
+        views ``frame``, ``camera`` [n]."""
         if frame is None:
             return grid.gather(2, self.cells(px))
         return grid[frame, camera, self.cells(px)]

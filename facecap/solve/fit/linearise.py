@@ -21,7 +21,7 @@ from facecap.rig.evaluate import TorchRig, corrective_activations
 from facecap.solve.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
                                          solve_appearance)
 from facecap.solve.fit.config import FitConfig, LossWeights
-from facecap.solve.fit.outline import Outline, outline
+from facecap.solve.fit.outline import Outline, along_edges, outline
 from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams
 
 __all__ = ["Linearisation", "linearise", "charbonnier", "eliminate_albedo"]
@@ -213,9 +213,7 @@ def _silhouette_terms(model: FitModel, verts: torch.Tensor, normals: torch.Tenso
     distance, distance_grad = _sample_with_gradient(
         lambda px: sample_points(obs.silhouette, b, c, px), points.pixels[:, None])     # [n, 1, 1], [n, 1, 1, 2]
     r = distance[:, 0, 0]
-    a = points.fraction[:, None, None]
-    ends = model.sample_edges[points.edge]
-    point_jac = (1 - a) * proj_jac[b, c, ends[:, 0]] + a * proj_jac[b, c, ends[:, 1]]
+    point_jac = along_edges(proj_jac, b, c, model.sample_edges[points.edge], points.fraction)
     J = (distance_grad[:, 0] @ point_jac)[:, 0]                                      # [n, 3] d r / d X
     per_frame = loss.silhouette / torch.bincount(b, minlength=B).clamp_min(1).to(r.dtype)
     sigma = loss.silhouette_eps_px / obs.scale

@@ -16,7 +16,7 @@ import torch
 from facecap.camera.torch_camera import CameraTensors
 from facecap.solve.fit.appearance import PointZBuffer, facing_cosine, inside_image
 
-__all__ = ["Outline", "mesh_edges", "outline"]
+__all__ = ["Outline", "along_edges", "mesh_edges", "outline"]
 
 # Where the surface grazes the view, the cell of a contour point also holds surface nearer by about
 # r sqrt(2 cell / R) (r, R: the head's radius in world units and in pixels), a few percent of the
@@ -52,6 +52,14 @@ class Outline:
                                            self.pixels)))
 
 
+def along_edges(values: torch.Tensor, frame: torch.Tensor, camera: torch.Tensor, ends: torch.Tensor,
+                fraction: torch.Tensor) -> torch.Tensor:
+    """Per-point [B, C, N, ...] ``values`` interpolated linearly to points on edges: [n, ...] at ``fraction``
+    [n] of the way along the edges ``ends`` [n, 2] (indices into N), in the views ``frame``, ``camera`` [n]."""
+    a = fraction.reshape(-1, *(1,) * (values.dim() - 3))
+    return (1 - a) * values[frame, camera, ends[:, 0]] + a * values[frame, camera, ends[:, 1]]
+
+
 def mesh_edges(faces: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """[E, 2] unique edges of ``faces`` [F, 3] whose ends are both in ``vertices``, as indices into it."""
     position = np.full(int(max(faces.max(), vertices.max())) + 1, -1)
@@ -73,19 +81,16 @@ def outline(px: torch.Tensor, X_cam: torch.Tensor | None, normals: torch.Tensor,
     """
     first, second = edges[:, 0], edges[:, 1]
     if held is not None:
-        a = held.fraction[:, None]
-        ends = edges[held.edge]
-        pixels = (1 - a) * px[held.frame, held.camera, ends[:, 0]] + a * px[held.frame, held.camera, ends[:, 1]]
-        return replace(held, pixels=pixels)
+        return replace(held, pixels=along_edges(px, held.frame, held.camera, edges[held.edge], held.fraction))
     facing = facing_cosine(X_cam, normals, cams)                           # [B, C, N]
     frame, camera, edge = ((facing[..., first] > 0) != (facing[..., second] > 0)).nonzero(as_tuple=True)
     ends = edges[edge]
     f0, f1 = facing[frame, camera, ends[:, 0]], facing[frame, camera, ends[:, 1]]
-    a = (f0 / (f0 - f1))[:, None]
-    pixels = (1 - a) * px[frame, camera, ends[:, 0]] + a * px[frame, camera, ends[:, 1]]
-    depth = ((1 - a) * X_cam[frame, camera, ends[:, 0]] + a * X_cam[frame, camera, ends[:, 1]])[:, 2]
-    crossings = Outline(frame=frame, camera=camera, edge=edge, fraction=a[:, 0],
-                        nearest=torch.where(a[:, 0] < 0.5, ends[:, 0], ends[:, 1]), pixels=pixels)
+    a = f0 / (f0 - f1)
+    pixels = along_edges(px, frame, camera, ends, a)
+    depth = along_edges(X_cam, frame, camera, ends, a)[:, 2]
+    crossings = Outline(frame=frame, camera=camera, edge=edge, fraction=a,
+                        nearest=torch.where(a < 0.5, ends[:, 0], ends[:, 1]), pixels=pixels)
     on = inside_image(pixels, cams, camera) & (depth > 0) \
         & zbuffer.in_front(pixels, depth, OUTLINE_DEPTH_TOLERANCE, frame, camera) \
         & zbuffer.next_to_background(pixels, frame, camera)
