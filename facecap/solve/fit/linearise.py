@@ -45,11 +45,11 @@ class Linearisation:
 
 def _point_jacobian(X: torch.Tensor, cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixels [B, C, M, 2] of [B, M, 3] points and their Jacobian [B, C, M, 2, 3] (forward JVPs, vectorised
-    over the three axes)."""
-    def along(direction: torch.Tensor) -> torch.Tensor:
-        return torch.func.jvp(lambda points: project_points(points, cams), (X,), (direction,))[1]
+    over the three axes; the projection itself is not batched by them, so it is computed once)."""
+    def along(direction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.func.jvp(lambda points: project_points(points, cams), (X,), (direction,))
     axes = torch.eye(3, dtype=X.dtype, device=X.device)[:, None, None, :].expand(3, *X.shape)
-    return project_points(X, cams), torch.func.vmap(along, out_dims=-1)(axes)
+    return torch.func.vmap(along, out_dims=(None, -1))(axes)
 
 
 def _sample_with_gradient(sample: Callable[[torch.Tensor], torch.Tensor],
