@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["SilhouetteConfig", "background_model", "foreground_mask", "signed_distance", "silhouette_distance"]
+__all__ = ["SilhouetteConfig", "foreground_mask", "signed_distance", "silhouette_distance"]
+
+FIT_PIXELS = 8000  # background pixels a colour field is fitted to
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,12 @@ def _polynomial_features(x: np.ndarray, y: np.ndarray, degree: int) -> np.ndarra
     return np.stack([x ** i * y ** j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=-1)
 
 
-def _robust_fit(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, degree: int) -> tuple[np.ndarray, float, float]:
-    """Polynomial colour field through the pixels (ys, xs), outliers trimmed: coefficients, σ, inlier fraction."""
+def _robust_fit(image: np.ndarray, region: np.ndarray, degree: int) -> tuple[np.ndarray, float, float]:
+    """Polynomial colour field through the [H, W] ``region``'s pixels, outliers trimmed: coefficients, σ,
+    inlier fraction. About FIT_PIXELS of them (every k-th in raster order) are enough for a smooth field."""
     H, W = image.shape[:2]
-    step = max(1, len(xs) // 8000)
+    ys, xs = np.nonzero(region)
+    step = max(1, len(xs) // FIT_PIXELS)
     xs, ys = xs[::step], ys[::step]
     A = _polynomial_features(xs / W - 0.5, ys / H - 0.5, degree)
     colours = image[ys, xs].astype(np.float64)
@@ -61,7 +65,9 @@ def _robust_fit(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, degree: int) 
 
 
 def _field(coef: np.ndarray, shape: tuple[int, int], degree: int) -> np.ndarray:
-    """The polynomial colour field at every pixel, separably: per channel, powers of y @ C @ powers of x."""
+    """The polynomial colour field [3, H, W] at every pixel, separably: per channel, one GEMM of
+    (powers of y) @ C with (powers of x)ᵀ (channel planes, so that the full-resolution arithmetic
+    on it runs over contiguous memory)."""
     H, W = shape
     terms = [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i)]
     C = np.zeros((3, degree + 1, degree + 1))
@@ -69,12 +75,13 @@ def _field(coef: np.ndarray, shape: tuple[int, int], degree: int) -> np.ndarray:
         C[:, j, i] = c
     y_powers = (np.arange(H) / H - 0.5)[:, None] ** np.arange(degree + 1)
     x_powers = (np.arange(W) / W - 0.5)[:, None] ** np.arange(degree + 1)
-    return np.einsum("yj,cji,xi->yxc", y_powers, C, x_powers, optimize=True).astype(np.float32)
+    return np.einsum("yj,cji->cyi", y_powers, C).astype(np.float32) @ x_powers.T.astype(np.float32)
 
 
-def background_model(image: np.ndarray,
-                     config: SilhouetteConfig = SilhouetteConfig()) -> tuple[np.ndarray, float] | None:
-    """The smooth background [H, W, 3] behind ``image`` [H, W, 3] in [0, 1], and its robust noise σ.
+def _background_model(image: np.ndarray, planes: np.ndarray,
+                      config: SilhouetteConfig) -> tuple[np.ndarray, float] | None:
+    """The smooth background [3, H, W] behind ``image`` [H, W, 3] in [0, 1] (``planes``: the same as
+    [3, H, W]), and its robust noise σ.
 
     A quadratic through the border bands first; then, with the head roughly known, a cubic through
     everything well away from it (lights and lens fall-off shade a backdrop unevenly). None when the
@@ -84,29 +91,30 @@ def background_model(image: np.ndarray,
     band = max(2, round(config.border * min(H, W)))
     region = np.zeros((H, W), dtype=bool)
     region[:band], region[:, :band], region[:, -band:] = True, True, True
-    coef, sigma, inliers = _robust_fit(image, *np.nonzero(region), degree=2)
+    coef, sigma, inliers = _robust_fit(image, region, degree=2)
     if sigma > config.max_background_noise or inliers < config.min_background_inliers:
         return None
-    background = _field(coef, (H, W), 2)
-    head = _differs(image, background, sigma, config)
+    head = _differs(planes, _field(coef, (H, W), 2), sigma, config)
     away = cv2.dilate(head.astype(np.uint8), np.ones((2 * band + 1, 2 * band + 1), np.uint8)) == 0
-    coef, sigma, _ = _robust_fit(image, *np.nonzero(away), degree=3)
+    coef, sigma, _ = _robust_fit(image, away, degree=3)
     return _field(coef, (H, W), 3), sigma
 
 
-def _differs(image: np.ndarray, background: np.ndarray, sigma: float, config: SilhouetteConfig) -> np.ndarray:
-    difference = image - background
+def _differs(planes: np.ndarray, background: np.ndarray, sigma: float, config: SilhouetteConfig) -> np.ndarray:
+    difference = planes - background
+    difference *= difference
     threshold = max(config.min_contrast, config.noise_multiple * sigma)
-    return np.einsum("yxc,yxc->yx", difference, difference) > threshold * threshold
+    return difference.sum(0) > threshold * threshold
 
 
 def foreground_mask(image: np.ndarray, config: SilhouetteConfig = SilhouetteConfig()) -> np.ndarray | None:
     """[H, W] bool: the largest connected region that differs from the background, holes filled; or None."""
-    model = background_model(image, config)
+    planes = np.ascontiguousarray(image.transpose(2, 0, 1))
+    model = _background_model(image, planes, config)
     if model is None:
         return None
     background, sigma = model
-    mask = _differs(image, background, sigma, config).astype(np.uint8)
+    mask = _differs(planes, background, sigma, config).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -120,15 +128,24 @@ def foreground_mask(image: np.ndarray, config: SilhouetteConfig = SilhouetteConf
 
 
 def signed_distance(mask: np.ndarray, clip: float) -> np.ndarray:
-    """[H, W] float32 distance in pixels to the mask's outline: positive outside, negative inside.
+    """[H, W] float32 distance in pixels to the mask's outline: positive outside, negative inside,
+    clipped to ±``clip``.
 
-    Pixel centres sit half a pixel from the outline between two pixels, hence the 0.5 offsets.
+    Pixel centres sit half a pixel from the outline between two pixels, hence the 0.5 offsets. The
+    distance transforms run on the mask's bounding box grown by ``clip``: beyond it every distance
+    is clipped anyway, and a head fills a fraction of a frame.
     """
-    inside = mask.astype(np.uint8)
+    distance = np.full(mask.shape, clip, dtype=np.float32)
+    ys, xs = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    if len(ys) == 0:
+        return distance
+    margin = int(np.ceil(clip)) + 1
+    box = np.s_[max(ys[0] - margin, 0):ys[-1] + margin + 1, max(xs[0] - margin, 0):xs[-1] + margin + 1]
+    inside = mask[box].astype(np.uint8)
     outside_distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     inside_distance = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    distance = np.where(mask, 0.5 - inside_distance, outside_distance - 0.5)
-    return np.clip(distance, -clip, clip).astype(np.float32)
+    distance[box] = np.clip(np.where(inside, 0.5 - inside_distance, outside_distance - 0.5), -clip, clip)
+    return distance
 
 
 def silhouette_distance(image: np.ndarray, config: SilhouetteConfig = SilhouetteConfig()) -> np.ndarray | None:
