@@ -5,6 +5,7 @@ them stays small; `to_float` turns one into the float32 [0, 1] image the rest of
 """
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
+# imageio-ffmpeg starts ffmpeg with preexec_fn=os.setpgrp unless this is set. A preexec_fn forces a plain
+# fork(), which can deadlock when other threads run (Python's subprocess docs; imageio-ffmpeg #58), and the
+# fit reads cameras in threads (facecap.solve.fit.feed). Without it ffmpeg is spawned safely (vfork).
+os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 # Reading forward through at most this many unwanted frames is cheaper than restarting ffmpeg with a seek,
 # which decodes from the previous keyframe anyway (x264's default GOP is 250 frames).
 MAX_SKIP_FRAMES = 64

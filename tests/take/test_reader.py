@@ -4,7 +4,6 @@ import json
 import tracemalloc
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -12,39 +11,7 @@ from facecap.camera.model import Calibration, Camera, load_calibration
 from facecap.errors import ConfigError, FacecapError, FormatError
 from facecap.take import FrameCache, open_take
 from tests.conftest import shared_path
-
-W, H = 64, 48
-BLOCK, BITS = 6, 10  # the frame number is written in binary as 6x6 blocks, robust to H.264 compression
-
-
-def _coded_frame(n: int) -> np.ndarray:
-    """[H, W, 3] uint8 whose top row of BITS blocks spells ``n`` in binary (white = 1)."""
-    img = np.full((H, W, 3), 64, np.uint8)
-    for bit in range(BITS):
-        if (n >> bit) & 1:
-            img[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255
-    return img
-
-
-def _decode(frame: np.ndarray) -> int:
-    """Frame number from a float [0, 1] frame written by _coded_frame."""
-    means = [frame[2:BLOCK - 2, b * BLOCK + 2:(b + 1) * BLOCK - 2].mean() for b in range(BITS)]
-    return int(sum(1 << b for b, m in enumerate(means) if m > 0.6))
-
-
-def _write_png_folder(folder, numbers, names=None):
-    folder.mkdir(parents=True)
-    for k, n in enumerate(numbers):
-        cv2.imwrite(str(folder / (names[k] if names else f"f{k}.png")), _coded_frame(n)[:, :, ::-1])
-
-
-def _write_mp4(path, count):
-    writer = imageio_ffmpeg.write_frames(str(path), (W, H), fps=30, quality=9, macro_block_size=16,
-                                         output_params=["-g", "25"], ffmpeg_log_level="error")
-    writer.send(None)
-    for n in range(count):
-        writer.send(_coded_frame(n))
-    writer.close()
+from tests.take.coded_frames import H, W, decode, write_mp4, write_png_folder
 
 
 def _calib(names):
@@ -56,8 +23,8 @@ def _calib(names):
 def test_natural_order_offsets_and_range(tmp_path):
     # file names whose plain sort order differs from their natural order
     names = [f"img{k}.png" for k in range(12)]
-    _write_png_folder(tmp_path / "camA", range(12), names)
-    _write_png_folder(tmp_path / "camB", range(100, 112))
+    write_png_folder(tmp_path / "camA", range(12), names)
+    write_png_folder(tmp_path / "camB", range(100, 112))
     (tmp_path / "take.json").write_text(json.dumps({"fps": 25, "start_timecode": "01:00:00:00",
                                                     "frame_range": [2, 7], "cameras": {"camB": {"frame_offset": 3}}}))
     with open_take(tmp_path) as take:
@@ -67,8 +34,8 @@ def test_natural_order_offsets_and_range(tmp_path):
         for i in range(5):
             a, b = take.frames(i)
             assert a.dtype == np.float32 and a.shape == (H, W, 3) and 0 <= a.min() and a.max() <= 1
-            assert _decode(a) == 2 + i                     # take frame 2+i = camA file 2+i
-            assert _decode(b) == 100 + 2 + i + 3           # camB file 2+i+3
+            assert decode(a) == 2 + i                     # take frame 2+i = camA file 2+i
+            assert decode(b) == 100 + 2 + i + 3           # camB file 2+i+3
         with pytest.raises(FacecapError, match="frame 5 out of range"):
             take.frame("camA", 5)
         with pytest.raises(FacecapError, match="no camera 'camC'"):
@@ -89,22 +56,38 @@ def test_grey_and_16bit_frames(tmp_path):
 
 
 def test_video_matches_sequential_decode_after_seeks(tmp_path):
-    _write_mp4(tmp_path / "cam0.mp4", 120)
+    write_mp4(tmp_path / "cam0.mp4", 120)
     with open_take(tmp_path) as take:
         assert take.num_frames == 120 and take.fps == 30.0
         # forward, a skip, a long jump ahead (seek), backwards (seek), repeat (cache)
         for i in [0, 1, 5, 100, 37, 38, 119, 3, 3]:
-            assert _decode(take.frame("cam0", i)) == i
+            assert decode(take.frame("cam0", i)) == i
+
+
+def test_video_decoders_start_without_a_preexec_fn(tmp_path, monkeypatch):
+    """A preexec_fn forces a plain fork(), which can deadlock while other threads run; the fit reads
+    its cameras in threads, so ffmpeg must be spawned without one."""
+    import subprocess
+    write_mp4(tmp_path / "cam0.mp4", 10)
+    spawned, popen = [], subprocess.Popen
+
+    def spy(*args, **kwargs):
+        spawned.append(kwargs.get("preexec_fn"))
+        return popen(*args, **kwargs)
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    with open_take(tmp_path) as take:
+        assert decode(take.frame("cam0", 7)) == 7
+    assert spawned and all(fn is None for fn in spawned)
 
 
 def test_long_video_streams_in_bounded_memory(tmp_path):
-    _write_mp4(tmp_path / "cam0.mp4", 300)
+    write_mp4(tmp_path / "cam0.mp4", 300)
     frame_bytes = W * H * 3
     with open_take(tmp_path, cache_frames=8) as take:
         take.frame(0, 0)
         tracemalloc.start()
         for i in range(take.num_frames):
-            assert _decode(take.frame(0, i)) == i
+            assert decode(take.frame(0, i)) == i
             assert len(take.cache) <= 8 and take.cache.nbytes <= 8 * frame_bytes
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -131,8 +114,8 @@ def test_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(FacecapError, match="no cameras found"):
         open_take(tmp_path)
-    _write_png_folder(tmp_path / "cam0", range(5))
-    _write_png_folder(tmp_path / "cam1", range(4))
+    write_png_folder(tmp_path / "cam0", range(5))
+    write_png_folder(tmp_path / "cam1", range(4))
     with pytest.raises(FacecapError, match="unequal frame counts: cam0 5 frames, cam1 4 frames"):
         open_take(tmp_path)
     with pytest.raises(FacecapError, match=r"camera\(s\) cam1 missing from the calibration"):
@@ -168,7 +151,7 @@ def test_bad_video_and_size_mismatch(tmp_path):
     with pytest.raises(FacecapError, match="cannot read video .*cam0.mp4"):
         open_take(tmp_path)
     (tmp_path / "cam0.mp4").unlink()
-    _write_png_folder(tmp_path / "cam0", range(2))
+    write_png_folder(tmp_path / "cam0", range(2))
     calib = _calib(["cam0"])
     bad = Calibration("mm", (Camera("cam0", (W * 2, H), calib.cameras[0].K, np.zeros(5), np.eye(3), np.ones(3)),))
     with pytest.raises(FacecapError, match="frames are 64x48 but the calibration says 128x48"):
