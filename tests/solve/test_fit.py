@@ -161,7 +161,8 @@ def _linearised_tiny_take(tiny_take, config):
     from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.linearise import linearise
     from facecap.solve.fit.optimize import _initial_appearance, _visibility
-    from facecap.solve.fit.pipeline import _observations, _read_frames, _silhouettes
+    from facecap.solve.fit.feed import read_batch
+    from facecap.solve.fit.pipeline import _observations
     from facecap.solve.fit.problem import FitModel, FrameParams
     from facecap.take import open_take
 
@@ -171,9 +172,8 @@ def _linearised_tiny_take(tiny_take, config):
     model = FitModel.build(track, CameraTensors.from_calibration(calibration), photometric_samples(track, []), "cpu")
     frames = np.array([1, 2])
     with open_take(take_dir, calibration) as take:
-        images = _read_frames(take, frames)
-        obs = _observations(images, frames, load_landmarks(take_dir / "landmarks.json"), 1.0, torch.device("cpu"),
-                            _silhouettes(images, torch.device("cpu")))
+        obs = _observations(read_batch(take, frames, torch.device("cpu"), silhouettes=True),
+                            load_landmarks(take_dir / "landmarks.json"), 1.0)
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)
@@ -293,7 +293,8 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     from facecap.camera.torch_camera import CameraTensors
     from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.optimize import optimise_batch
-    from facecap.solve.fit.pipeline import _observations, _read_frames
+    from facecap.solve.fit.feed import read_batch
+    from facecap.solve.fit.pipeline import _observations
     from facecap.solve.fit.problem import FitModel, FrameParams, SequenceState
     from facecap.take import open_take
 
@@ -302,8 +303,8 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     model = FitModel.build(rig, CameraTensors.from_calibration(calibration), photometric_samples(rig, []), "cpu")
     frames = np.array([0, 1, 2])
     with open_take(take_dir, calibration) as take:
-        obs = _observations(_read_frames(take, frames), frames, load_landmarks(take_dir / "landmarks.json"), 1.0,
-                            torch.device("cpu"))
+        obs = _observations(read_batch(take, frames, torch.device("cpu"), silhouettes=False),
+                            load_landmarks(take_dir / "landmarks.json"), 1.0)
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)

@@ -84,6 +84,8 @@ class FitConfig:
 
     device: str = field("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)")
+    reader_threads: int = field(0, "threads that decode the next batch's frames and find the head's outline in "
+                                   "them while the current batch is fitted (0: as many as CPU cores)")
     photometric: bool = field(True, "run the photometric (analysis-by-synthesis) stages after the landmark init")
     exclude_materials: list[str] = field(
         ["M_EyeLashes", "M_Teeth", "M_GumsTongue", "mouth_interior", "M_ScleraLeft", "M_IrisLeft", "M_ScleraRight",

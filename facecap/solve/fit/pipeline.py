@@ -7,7 +7,6 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -22,6 +21,7 @@ from facecap.render.ops import make_context
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import photometric_samples
 from facecap.solve.fit.config import FitConfig
+from facecap.solve.fit.feed import FrameBatch, default_threads, feed_batches
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
 from facecap.solve.fit.neutral import with_neutral_correction
 from facecap.solve.fit.optimize import batches, optimise_batch
@@ -29,7 +29,6 @@ from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams, 
 from facecap.solve.fit.qa import QAVideo, check_frames
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
-from facecap.take.silhouette import silhouette_distance
 from facecap.units import unit_scale
 
 __all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks"]
@@ -86,39 +85,12 @@ def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmark
     return detect_landmarks(take, source.model_path, cache_dir=cache).cameras(take.camera_names)
 
 
-def _read_frames(take: Take, frames: np.ndarray) -> list[list[np.ndarray]]:
-    """[B][C] frames [H, W, 3] float32, read once per batch (videos decode forward only)."""
-    return [[take.frame(cam, i) for cam in take.camera_names] for i in frames]
-
-
-def _silhouettes(frames: list[list[np.ndarray]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, C, 1, H, W] signed distances to the head's outline per frame and view, and [B, C] where found."""
-    distances = [[silhouette_distance(img) for img in per_cam] for per_cam in frames]
-    found = np.array([[d is not None for d in per_cam] for per_cam in distances])
-    if not found.all():
-        log.info("no plain background behind %d of %d views: they have no silhouette term", (~found).sum(), found.size)
-    zeros = np.zeros(frames[0][0].shape[:2], dtype=np.float32)
-    stacked = np.stack([np.stack([zeros if d is None else d for d in per_cam]) for per_cam in distances])
-    return torch.as_tensor(stacked[:, :, None], device=device), torch.as_tensor(found, device=device)
-
-
-def _observations(frames: list[list[np.ndarray]], span: np.ndarray, landmarks: Landmarks2D, scale: float,
-                  device: torch.device,
-                  silhouettes: tuple[torch.Tensor, torch.Tensor] | None = None) -> BatchObservations:
-    def resized(img: np.ndarray) -> np.ndarray:
-        if scale != 1.0:
-            h, w = img.shape[:2]
-            img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(img.transpose(2, 0, 1))
-
-    images = np.stack([np.stack([resized(img) for img in per_cam]) for per_cam in frames])
-    sl = np.asarray(span)
+def _observations(batch: FrameBatch, landmarks: Landmarks2D, scale: float) -> BatchObservations:
+    def on_device(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a[batch.frames], device=batch.images.device, dtype=torch.float32)
     return BatchObservations(
-        images=torch.as_tensor(images, device=device),
-        points=torch.as_tensor(landmarks.points[sl], device=device, dtype=torch.float32),
-        confidence=torch.as_tensor(landmarks.confidence[sl], device=device, dtype=torch.float32),
-        scale=scale, silhouette=silhouettes[0] if silhouettes else None,
-        silhouette_found=silhouettes[1] if silhouettes else None)
+        images=batch.images_at(scale), points=on_device(landmarks.points), confidence=on_device(landmarks.confidence),
+        scale=scale, silhouette=batch.silhouette, silhouette_found=batch.silhouette_found)
 
 
 def _landmark_pixels(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
@@ -163,24 +135,18 @@ def _stages(scales: list[float], iterations: list[int], keys: str) -> list[tuple
     return list(zip(scales, iterations))
 
 
-def _fit_frames(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, frames: np.ndarray,
-                stages: list[tuple[float, int]], config: FitConfig, device: torch.device,
-                history: dict[str, list[float]], name: str, bar: tqdm | None = None) -> list[list[np.ndarray]]:
-    """Coarse-to-fine Gauss-Newton on ``frames``; the last stage commits their evidence to the take.
-
-    Returns the frames it read, so that a final check need not decode them again.
-    """
-    images = _read_frames(take, frames)
-    silhouettes = _silhouettes(images, device) if config.loss.silhouette > 0 else None
+def _fit_frames(model: FitModel, state: SequenceState, landmarks: Landmarks2D, batch: FrameBatch,
+                stages: list[tuple[float, int]], config: FitConfig, history: dict[str, list[float]], name: str,
+                bar: tqdm | None = None) -> None:
+    """Coarse-to-fine Gauss-Newton on ``batch``; the last stage commits its evidence to the take."""
     for k, (scale, iterations) in enumerate(stages):
-        obs = _observations(images, frames, landmarks, scale, device, silhouettes)
-        energies = optimise_batch(model, state, frames, obs, config, iterations, commit=k == len(stages) - 1)
+        energies = optimise_batch(model, state, batch.frames, _observations(batch, landmarks, scale), config,
+                                  iterations, commit=k == len(stages) - 1)
         key = f"{name}@{scale:g}"
         merged = history.setdefault(key, [0.0] * len(energies))
         history[key] = [a + b for a, b in zip(merged, energies)]
         if bar is not None:
             bar.update(1)
-    return images
 
 
 class _TakeCheck:
@@ -191,14 +157,11 @@ class _TakeCheck:
         self.path = out_dir / "qa.mp4" if config.qa_video else None
         self._ctx = make_context("auto", device) if self.path else None
         self._video = QAVideo(self.path, take.fps or 30.0) if self.path else None
-        self._device = device
         self._scale = config.qa_scale
 
-    def add(self, model: FitModel, state: SequenceState, frames: np.ndarray, images: list[list[np.ndarray]]) -> None:
-        pixels = torch.as_tensor(np.stack([np.stack([img.transpose(2, 0, 1) for img in per_frame])
-                                           for per_frame in images]), device=self._device)
-        result = check_frames(model, state, frames, pixels, self._ctx, self._scale)
-        self.errors[frames] = result.photometric_rms
+    def add(self, model: FitModel, state: SequenceState, batch: FrameBatch) -> None:
+        result = check_frames(model, state, batch.frames, batch.images, self._ctx, self._scale)
+        self.errors[batch.frames] = result.photometric_rms
         if self._video is not None:
             self._video.write(result.panels)
 
@@ -214,6 +177,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     in every stage, a landmarks file's ``loss.landmark``; ``loss.l1`` is scaled by the face's pixels per
     millimetre (:func:`_resolution_scaled`).
 
+    The frames come from :func:`feed_batches`, which reads each batch while the one before is fitted.
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
     already read (a take is decoded once per sweep, not once more for the check).
     """
@@ -227,26 +191,31 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     config = _resolution_scaled(config, model, state, calib.units)
     if detected:
         config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected))
-    if sched.keyframes > 0:
-        keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
-        with tqdm(total=len(key_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale", leave=False) as bar:
-            _fit_frames(take, model, state, landmarks, keyframes, key_stages, config, device, history,
-                        "keyframes", bar)
-        if detected:
-            landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
-        if detected or state.identity.numel():
-            _reinitialise(state, landmarks, calib, rig, config, keyframes, keyframe_corrections=detected)
-    spans = batches(T, config.batch_frames)
-    for sweep in range(sched.passes):
-        for start, stop in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
-            frames = np.arange(start, stop)
-            images = _fit_frames(take, model, state, landmarks, frames, sweep_stages, config, device, history,
-                                 f"pass{sweep + 1}")
-            if sweep == sched.passes - 1:
-                check.add(model, state, frames, images)
-    if sched.passes == 0:
-        for start, stop in tqdm(spans, desc="check", unit="batch", leave=False):
-            check.add(model, state, np.arange(start, stop), _read_frames(take, np.arange(start, stop)))
+    keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
+    spans = [np.arange(start, stop) for start, stop in batches(T, config.batch_frames)]
+    plan = ([keyframes] if sched.keyframes > 0 else []) + spans * max(sched.passes, 1)
+    threads = config.reader_threads or default_threads()
+    feed = feed_batches(take, plan, device, silhouettes=config.loss.silhouette > 0, threads=threads)
+    try:
+        if sched.keyframes > 0:
+            with tqdm(total=len(key_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale",
+                      leave=False) as bar:
+                _fit_frames(model, state, landmarks, next(feed), key_stages, config, history, "keyframes", bar)
+            if detected:
+                landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
+            if detected or state.identity.numel():
+                _reinitialise(state, landmarks, calib, rig, config, keyframes, keyframe_corrections=detected)
+        for sweep in range(sched.passes):
+            for _ in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
+                batch = next(feed)
+                _fit_frames(model, state, landmarks, batch, sweep_stages, config, history, f"pass{sweep + 1}")
+                if sweep == sched.passes - 1:
+                    check.add(model, state, batch)
+        if sched.passes == 0:
+            for batch in tqdm(feed, total=len(spans), desc="check", unit="batch", leave=False):
+                check.add(model, state, batch)
+    finally:
+        feed.close()
     return history
 
 
