@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from facecap.take.silhouette import foreground_mask, silhouette_distance
+from scipy.ndimage import distance_transform_edt
+
+from facecap.take.silhouette import foreground_mask, signed_distance, silhouette_distance
 
 H, W = 240, 320
 CENTRE, RADIUS = np.array([150.0, 130.0]), 70.0
@@ -43,3 +45,17 @@ def test_a_cluttered_background_has_no_silhouette():
     image[:40], image[:, :40], image[:, -40:] = clutter[:40], clutter[:, :40], clutter[:, -40:]
     assert foreground_mask(image) is None
     assert silhouette_distance(image) is None
+
+
+def test_signed_distance_is_the_exact_euclidean_one_wherever_the_head_lies():
+    """Against SciPy's exact Euclidean distance transform of the whole image: a blob with a hole in the
+    middle, one cut by the image's border, a one-pixel mask; an empty mask is everywhere as far as the clip."""
+    y, x = np.mgrid[0:120, 0:160]
+    centre = np.hypot(x - 80, y - 60)
+    masks = {"blob with a hole": (centre < 30) & (centre > 8), "cut by the border": np.hypot(x - 5, y - 110) < 25,
+             "one pixel": (x == 40) & (y == 30)}
+    for name, mask in masks.items():
+        expected = np.clip(np.where(mask, 0.5 - distance_transform_edt(mask), distance_transform_edt(~mask) - 0.5),
+                           -20, 20)
+        np.testing.assert_allclose(signed_distance(mask, 20.0), expected, atol=1e-4, err_msg=name)
+    np.testing.assert_array_equal(signed_distance(np.zeros((120, 160), bool), 20.0), 20.0)
