@@ -303,6 +303,8 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         out_dir: where caches and the QA video go (created; the caller writes the exports).
         tracking_rig: a tuned rig (``facecap tune-rig``) to track with; same shape names as ``rig``.
     """
+    if config.reader_threads < 0:
+        raise ConfigError(f"config key 'reader_threads': 0 (one a CPU core) or more, got {config.reader_threads}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
