@@ -1,13 +1,13 @@
 """A take's frames fed to the fit batch by batch, each batch prepared while the one before is fitted.
 
 Reading a batch is host work: decoding its frames and finding the head's outline in each
-(:mod:`facecap.take.silhouette`). For 9 views at 1600×1200 that is about 15 ms and 95 ms an image
-on one core, 8 s for a batch of 8 frames: longer than a GPU needs to fit the batch. The feed
+(:mod:`facecap.take.silhouette`). For 9 views at 1600×1200 that is about 12 ms and 90 ms an image
+on one core, 7 s for a batch of 8 frames: longer than a GPU needs to fit the batch. The feed
 spreads it over threads (OpenCV and NumPy release the GIL): a task per camera reads its frames in
-order (a video decodes forward only), a task per frame finds the outline. It starts on the next
-batch as soon as the current one is handed out. Frames travel to the device as stored (8-bit
-frames as bytes, a quarter of float32) and become floats there; the coarse scales are area
-averages taken there too.
+order (a video decodes forward only), a task per frame finds the outline. It starts reading the
+next batch as soon as the current one's frames are read, while their outlines are still being
+found. Frames travel to the device as stored (8-bit frames as bytes, a quarter of float32) and
+become floats there; the coarse scales are area averages taken there too.
 """
 
 import logging
@@ -123,9 +123,9 @@ def feed_batches(take: Take, plan: Sequence[np.ndarray], device: torch.device, s
         pending = submit(plan[0]) if len(plan) else []
         try:
             for k, frames in enumerate(plan):
-                batch = _assemble(frames, [future.result() for future in pending], silhouettes, device)
+                read = [future.result() for future in pending]      # the take is free: read the next batch
                 pending = submit(plan[k + 1]) if k + 1 < len(plan) else []
-                yield batch
+                yield _assemble(frames, read, silhouettes, device)
         finally:
             for future in pending:
                 future.cancel()
