@@ -17,7 +17,7 @@ from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
 from facecap.units import unit_scale
 
-__all__ = ["AccuracyReport", "animation_accuracy", "face_region_vertices", "ACTIVE_THRESHOLD"]
+__all__ = ["AccuracyReport", "animation_accuracy", "face_region_vertices", "weights_in_rig_order", "ACTIVE_THRESHOLD"]
 
 ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit (issue 5)
 FACE_MATERIAL = "M_Face"
@@ -54,7 +54,7 @@ def face_region_vertices(rig: Rig) -> np.ndarray:
     return np.unique(faces)
 
 
-def _in_rig_order(anim: Animation, rig: Rig, frames: int) -> np.ndarray:
+def weights_in_rig_order(anim: Animation, rig: Rig, frames: int) -> np.ndarray:
     """[T, K_rig] weights of ``anim`` in the rig's shape order (shapes it lacks are 0)."""
     unknown = [n for n in anim.shape_names if n not in rig.shape_names]
     if unknown:
@@ -76,8 +76,8 @@ def animation_accuracy(rig: Rig, fit: Animation, truth: Animation, identity: np.
         identity: [I] the performer's true identity coefficients, or None for the rig's neutral.
         vertices: [N] vertices to measure, default :func:`face_region_vertices`.
     """
-    w_true = _in_rig_order(truth, rig, truth.num_frames)
-    w_fit = _in_rig_order(fit, rig, truth.num_frames)
+    w_true = weights_in_rig_order(truth, rig, truth.num_frames)
+    w_fit = weights_in_rig_order(fit, rig, truth.num_frames)
     rig_mm = rig.in_units("mm")
     active = (w_true > ACTIVE_THRESHOLD) | (w_fit > ACTIVE_THRESHOLD)
     err = np.abs(w_fit - w_true)

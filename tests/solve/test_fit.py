@@ -160,9 +160,8 @@ def _linearised_tiny_take(tiny_take, config):
     from facecap.camera.torch_camera import CameraTensors
     from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.linearise import linearise
-    from facecap.solve.fit.optimize import _initial_appearance, _visibility
+    from facecap.solve.fit.optimize import initial_appearance, sample_visibility
     from facecap.solve.fit.feed import read_batch
-    from facecap.solve.fit.pipeline import _observations
     from facecap.solve.fit.problem import FitModel, FrameParams
     from facecap.take import open_take
 
@@ -172,16 +171,16 @@ def _linearised_tiny_take(tiny_take, config):
     model = FitModel.build(track, CameraTensors.from_calibration(calibration), photometric_samples(track, []), "cpu")
     frames = np.array([1, 2])
     with open_take(take_dir, calibration) as take:
-        obs = _observations(read_batch(take, frames, torch.device("cpu"), silhouettes=True),
-                            load_landmarks(take_dir / "landmarks.json"), 1.0)
+        obs = read_batch(take, frames, torch.device("cpu"), silhouettes=True).observations(
+            load_landmarks(take_dir / "landmarks.json"), 1.0)
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)
     rng = np.random.default_rng(1)
     p = FrameParams(f32(np.clip(truth.weights[frames] + rng.uniform(0.05, 0.1, truth.weights[frames].shape), 0, 1)),
                     f32(truth.R[frames]), f32(truth.t[frames]) + 0.3, torch.zeros(rig.num_identities))
-    visible = _visibility(model, p)
-    appearance = linearise(model, p, obs, visible, _initial_appearance(model, p, obs, visible), None, config,
+    visible = sample_visibility(model, p)
+    appearance = linearise(model, p, obs, visible, initial_appearance(model, p, obs, visible), None, config,
                            3).appearance
     return model, p, obs, visible, appearance, linearise(model, p, obs, visible, appearance, None, config, 0)
 
@@ -294,7 +293,6 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.optimize import optimise_batch
     from facecap.solve.fit.feed import read_batch
-    from facecap.solve.fit.pipeline import _observations
     from facecap.solve.fit.problem import FitModel, FrameParams, SequenceState
     from facecap.take import open_take
 
@@ -303,8 +301,8 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     model = FitModel.build(rig, CameraTensors.from_calibration(calibration), photometric_samples(rig, []), "cpu")
     frames = np.array([0, 1, 2])
     with open_take(take_dir, calibration) as take:
-        obs = _observations(read_batch(take, frames, torch.device("cpu"), silhouettes=False),
-                            load_landmarks(take_dir / "landmarks.json"), 1.0)
+        obs = read_batch(take, frames, torch.device("cpu"), silhouettes=False).observations(
+            load_landmarks(take_dir / "landmarks.json"), 1.0)
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)
@@ -563,3 +561,4 @@ def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path, take, bounds):
     assert accuracy.vertex_error_mean_mm < mean_mm and accuracy.vertex_error_p95_mm < p95_mm
     assert accuracy.rotation_error_deg < rotation_deg and accuracy.translation_error_mm < translation_mm
     assert accuracy.weight_mae_all < weight_mae
+

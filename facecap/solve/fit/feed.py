@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facecap.solve.fit.problem import BatchObservations
+from facecap.take.landmarks import Landmarks2D
 from facecap.take.reader import Take
 from facecap.take.silhouette import silhouette_distance
 from facecap.take.sources import to_float
@@ -54,6 +56,14 @@ class FrameBatch:
         H, W = self.images.shape[-2:]
         small = F.interpolate(self.images.flatten(0, 1), size=(round(H * scale), round(W * scale)), mode="area")
         return small.unflatten(0, self.images.shape[:2])
+
+    def observations(self, landmarks: Landmarks2D, scale: float) -> BatchObservations:
+        """What the fit compares with at ``scale``: the images there, the batch's landmarks, the outlines."""
+        def on_device(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a[self.frames], device=self.images.device, dtype=torch.float32)
+        return BatchObservations(images=self.images_at(scale), points=on_device(landmarks.points),
+                                 confidence=on_device(landmarks.confidence), scale=scale, silhouette=self.silhouette,
+                                 silhouette_found=self.silhouette_found)
 
 
 def default_threads() -> int:

@@ -27,7 +27,8 @@ from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.linearise import Linearisation, linearise
 from facecap.solve.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
 
-__all__ = ["optimise_batch", "batches", "sparsity_penalty", "TEMPORAL_CONTEXT"]
+__all__ = ["optimise_batch", "batches", "sparsity_penalty", "data_normal_matrix", "sample_visibility",
+           "initial_appearance", "TEMPORAL_CONTEXT", "FIRST_APPEARANCE_ROUNDS"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,22 @@ def sparsity_penalty(weights: torch.Tensor, slope: float, scale: float) -> tuple
     return float(slope * scale * torch.log1p(weights / scale).sum()), slope * scale / (scale + weights)
 
 
+def data_normal_matrix(lin: Linearisation, num_shapes: int) -> torch.Tensor:
+    """The data terms' Gauss-Newton matrix over [frame 0 params, ..., frame B-1 params, identity], the
+    shared albedo eliminated: [B (K + 6) + I]²."""
+    JtJ = lin.JtJ.to(torch.float64)
+    B, P = JtJ.shape[:2]
+    Pf = num_shapes + POSE_PARAMS
+    I = P - Pf
+    n = B * Pf + I
+    H = torch.zeros(n, n, dtype=torch.float64, device=JtJ.device)
+    H[:B * Pf, :B * Pf] = torch.block_diag(*JtJ[:, :Pf, :Pf])
+    H[:B * Pf, B * Pf:] = JtJ[:, :Pf, Pf:].reshape(B * Pf, I)
+    H[B * Pf:, :B * Pf] = H[:B * Pf, B * Pf:].T
+    H[B * Pf:, B * Pf:] = JtJ[:, Pf:, Pf:].sum(0)
+    return H - lin.albedo_coupling
+
+
 def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int | None, config: FitConfig,
             head_radius: float) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
     """Total energy and the dense normal system over [frame 0 params, ..., frame B-1 params, identity].
@@ -97,14 +114,8 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     B, K = p.weights.shape
     I = p.identity.numel()
     Pf = K + POSE_PARAMS
-    JtJ, grad = lin.JtJ.to(torch.float64), lin.grad.to(torch.float64)
-    n = B * Pf + I
-    H = torch.zeros(n, n, dtype=torch.float64, device=JtJ.device)
-    H[:B * Pf, :B * Pf] = torch.block_diag(*JtJ[:, :Pf, :Pf])
-    H[:B * Pf, B * Pf:] = JtJ[:, :Pf, Pf:].reshape(B * Pf, I)
-    H[B * Pf:, :B * Pf] = H[:B * Pf, B * Pf:].T
-    H[B * Pf:, B * Pf:] = JtJ[:, Pf:, Pf:].sum(0)
-    H -= lin.albedo_coupling
+    H = data_normal_matrix(lin, K)
+    grad = lin.grad.to(torch.float64)
     g_frames = grad[:, :Pf].clone()
     g_identity = grad[:, Pf:].sum(0)
     terms = dict(lin.terms)
@@ -191,13 +202,15 @@ def _commit(state: SequenceState, lin: Linearisation, p: FrameParams) -> None:
     state.identity_eta = eta if state.identity_eta is None else state.identity_eta + eta
 
 
-def _visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
+def sample_visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
+    """[B, C, N] which cameras see each photometric sample of the frames ``p``."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     normals = vertex_normals(verts, model.faces)
     return splat_visibility(verts[:, model.samples], normals[:, model.samples], model.cams, verts)
 
 
-def _initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:
+def initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:
+    """The appearance a take's first batch starts from: the mean observed colours as albedo, plain lighting."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     pixels = project_points(verts[:, model.samples], model.cams) * obs.scale + (obs.scale - 1) / 2
     return Appearance.neutral(initial_albedo(sample_images(obs.images, pixels), visible), len(model.cams))
@@ -224,11 +237,11 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
     frames = np.asarray(frames)
     index = torch.as_tensor(frames, device=state.weights.device)
     start = int(frames[0]) if np.array_equal(frames, np.arange(frames[0], frames[0] + len(frames))) else None
-    p = FrameParams(state.weights[index].clone(), state.R[index].clone(), state.t[index].clone(), state.identity.clone())
-    visible = _visibility(model, p)
+    p = state.frame_params(index)
+    visible = sample_visibility(model, p)
     rounds = 1
     if state.appearance is None:
-        state.appearance = _initial_appearance(model, p, obs, visible)
+        state.appearance = initial_appearance(model, p, obs, visible)
         rounds = FIRST_APPEARANCE_ROUNDS
     prior = _prior_points(model, state, index, config)
     lin = linearise(model, p, obs, visible, state.appearance, state.appearance_stats, config, rounds, prior)

@@ -25,7 +25,7 @@ from facecap.solve.fit.feed import FrameBatch, default_threads, feed_batches
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
 from facecap.solve.fit.neutral import with_neutral_correction
 from facecap.solve.fit.optimize import batches, optimise_batch
-from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams, SequenceState
+from facecap.solve.fit.problem import FitModel, FrameParams, SequenceState
 from facecap.solve.fit.qa import QAVideo, check_frames
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
@@ -85,14 +85,6 @@ def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmark
     return detect_landmarks(take, source.model_path, cache_dir=cache).cameras(take.camera_names)
 
 
-def _observations(batch: FrameBatch, landmarks: Landmarks2D, scale: float) -> BatchObservations:
-    def on_device(a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(a[batch.frames], device=batch.images.device, dtype=torch.float32)
-    return BatchObservations(
-        images=batch.images_at(scale), points=on_device(landmarks.points), confidence=on_device(landmarks.confidence),
-        scale=scale, silhouette=batch.silhouette, silhouette_found=batch.silhouette_found)
-
-
 def _landmark_pixels(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
                      calib: Calibration) -> np.ndarray:
     """[T, C, L, 2] distorted pixels of the rig's landmark vertices posed per frame."""
@@ -140,7 +132,7 @@ def _fit_frames(model: FitModel, state: SequenceState, landmarks: Landmarks2D, b
                 bar: tqdm | None = None) -> None:
     """Coarse-to-fine Gauss-Newton on ``batch``; the last stage commits its evidence to the take."""
     for k, (scale, iterations) in enumerate(stages):
-        energies = optimise_batch(model, state, batch.frames, _observations(batch, landmarks, scale), config,
+        energies = optimise_batch(model, state, batch.frames, batch.observations(landmarks, scale), config,
                                   iterations, commit=k == len(stages) - 1)
         key = f"{name}@{scale:g}"
         merged = history.setdefault(key, [0.0] * len(energies))
@@ -175,7 +167,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     """Keyframes first (identity, appearance), a landmark re-init with that identity (for detections,
     corrected by the keyframes' fits), then the sweeps. Detected landmarks weigh ``loss.landmark_detected``
     in every stage, a landmarks file's ``loss.landmark``; ``loss.l1`` is scaled by the face's pixels per
-    millimetre (:func:`_resolution_scaled`).
+    millimetre (:func:`resolution_scaled`).
 
     The frames come from :func:`feed_batches`, which reads each batch while the one before is fitted.
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
@@ -188,7 +180,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     history: dict[str, list[float]] = {}
     T = take.num_frames
     detected = config.landmarks.detected
-    config = _resolution_scaled(config, model, state, calib.units)
+    config = resolution_scaled(config, model, state, calib.units)
     if detected:
         config = replace(config, loss=replace(config.loss, landmark=config.loss.landmark_detected))
     keyframes = np.unique(np.linspace(0, T - 1, min(sched.keyframes, T)).round().astype(int))
@@ -219,7 +211,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     return history
 
 
-def _resolution_scaled(config: FitConfig, model: FitModel, state: SequenceState, units: str) -> FitConfig:
+def resolution_scaled(config: FitConfig, model: FitModel, state: SequenceState, units: str) -> FitConfig:
     """``config`` with ``loss.l1`` times the pixels per millimetre at the initialised heads.
 
     A shape's photometric evidence comes mostly from the edges it moves (lids, lips): a sharp edge

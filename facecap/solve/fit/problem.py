@@ -114,6 +114,11 @@ class SequenceState:
     damping: float = 1e-3
     prior: FrameParams | None = None
 
+    def frame_params(self, index: torch.Tensor) -> FrameParams:
+        """A copy of the frames ``index``'s parameters (and the identity), to optimise."""
+        return FrameParams(self.weights[index].clone(), self.R[index].clone(), self.t[index].clone(),
+                           self.identity.clone())
+
 
 @dataclass
 class BatchObservations:
