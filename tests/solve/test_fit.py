@@ -562,3 +562,39 @@ def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path, take, bounds):
     assert accuracy.rotation_error_deg < rotation_deg and accuracy.translation_error_mm < translation_mm
     assert accuracy.weight_mae_all < weight_mae
 
+
+def test_evidence_sees_a_duplicated_shape_as_undetermined(tiny_take):
+    """Two copies of jawOpen explain the same pixels: with the other free, neither keeps any of its
+    curvature, while jawOpen alone keeps a share (2 % here: the demo head's mouth shapes overlap)."""
+    from facecap.camera import load_calibration
+    from facecap.camera.torch_camera import CameraTensors
+    from facecap.solve.fit.appearance import photometric_samples
+    from facecap.solve.fit.evidence import evidence_at
+    from facecap.solve.fit.feed import read_batch
+    from facecap.solve.fit.problem import FitModel, SequenceState
+    from facecap.take import open_take
+
+    rig, take_dir, truth = tiny_take
+    calibration = load_calibration(take_dir / "calibration.json")
+    frames = np.array([0, 2, 4])
+    with open_take(take_dir, calibration) as take:
+        obs = read_batch(take, frames, torch.device("cpu"), silhouettes=True).observations(
+            load_landmarks(take_dir / "landmarks.json"), 1.0)
+    jaw = rig.shape_index("jawOpen")
+    doubled = dataclasses.replace(rig, shape_names=(*rig.shape_names, "jawOpen copy"),
+                                  shape_deltas=np.concatenate([rig.shape_deltas, rig.shape_deltas[jaw:jaw + 1]]))
+    config = _config(take_dir, True)
+    kept = {}
+    for name, r in (("rig", rig), ("doubled", doubled)):
+        weights = np.concatenate([truth.weights, np.full((truth.num_frames, r.num_shapes - rig.num_shapes), 0.1)], 1)
+        weights[:, jaw] = 0.1
+        model = FitModel.build(r, CameraTensors.from_calibration(calibration), photometric_samples(r, []), "cpu")
+        state = SequenceState(weights=torch.as_tensor(weights, dtype=torch.float32),
+                              R=torch.as_tensor(truth.R, dtype=torch.float32),
+                              t=torch.as_tensor(truth.t, dtype=torch.float32), identity=torch.zeros(r.num_identities))
+        evidence = evidence_at(model, state, frames, obs, config)
+        assert np.all(evidence.effective <= evidence.own * (1 + 1e-6)), name
+        kept[name] = evidence.kept
+        print(name, "jawOpen keeps", evidence.kept[jaw:jaw + 1], evidence.kept[rig.num_shapes:])
+    assert kept["rig"][jaw] > 1e-3
+    assert kept["doubled"][jaw] < 1e-6 and kept["doubled"][-1] < 1e-6
