@@ -25,7 +25,7 @@ import torch
 from facecap.config import load_config
 from facecap.export.animation import load_animation_json, save_animation_json
 from facecap.rig import load_rig
-from facecap.solve.accuracy import animation_accuracy
+from facecap.solve.accuracy import animation_accuracy, true_identity
 from facecap.solve.fit import FitConfig, fit_take
 
 SHARED = Path(os.environ.get("FACECAP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -43,7 +43,7 @@ def bench_take(name: str, landmarks: str, overrides: list[str], out_dir: Path) -
     config = load_config(FitConfig, None, source + overrides)
     rig = load_rig(RIG)
     truth = load_animation_json(take / "ground_truth.json")
-    identity = np.asarray(truth.extra.get("generator", {}).get("identity_coefficients", np.zeros(rig.num_identities)))
+    identity = true_identity(truth, rig)
     result = fit_take(take, take / "calibration.json", rig, config, out_dir / name)
     save_animation_json(result.animation, out_dir / name / "animation.json")
     accuracy = animation_accuracy(rig, result.animation, truth, identity=identity).as_dict()

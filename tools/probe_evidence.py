@@ -29,7 +29,7 @@ from facecap.camera.torch_camera import CameraTensors
 from facecap.config import load_config
 from facecap.export.animation import load_animation_json
 from facecap.rig import load_rig
-from facecap.solve.accuracy import weights_in_rig_order
+from facecap.solve.accuracy import true_identity, weights_in_rig_order
 from facecap.solve.fit import FitConfig
 from facecap.solve.fit.appearance import photometric_samples
 from facecap.solve.fit.evidence import evidence_at
@@ -68,7 +68,6 @@ def main() -> int:
     config = replace(config, loss=replace(config.loss, landmark=landmark_weight))
     rig = load_rig(RIG)
     truth = load_animation_json(take_dir / "ground_truth.json")
-    identity = truth.extra.get("generator", {}).get("identity_coefficients", np.zeros(rig.num_identities))
     calibration = load_calibration(take_dir / "calibration.json")
     samples = photometric_samples(rig, config.exclude_materials)
     track = with_neutral_correction(rig.in_units(calibration.units), samples, config.neutral_degree)
@@ -77,7 +76,7 @@ def main() -> int:
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
     true_weights = weights_in_rig_order(truth, rig, truth.num_frames)
-    state = SequenceState(weights=tensor(true_weights), R=tensor(truth.R), t=tensor(truth.t), identity=tensor(identity))
+    state = SequenceState(weights=tensor(true_weights), R=tensor(truth.R), t=tensor(truth.t), identity=tensor(true_identity(truth, rig)))
     config = resolution_scaled(config, model, state, calibration.units)
     frames = np.unique(np.linspace(0, truth.num_frames - 1, args.frames).round().astype(int))
     with open_take(take_dir, calibration) as take:
@@ -97,7 +96,8 @@ def main() -> int:
     for k in np.argsort(-evidence.shrinkage)[:args.top]:
         print(f"{rig.shape_names[k]:16s} {true_weights[frames, k].mean():6.3f} {evidence.own[k]:9.2e} "
               f"{evidence.effective[k]:9.2e} {evidence.kept[k]:5.2f} {evidence.prior_slope[k]:9.2e} "
-              f"{evidence.shrinkage[k]:7.3f} {evidence.prior_shift[k]:+7.3f}" + (f" {error[:, k].mean():+8.3f}" if error is not None else ""))
+              f"{evidence.shrinkage[k]:7.3f} {evidence.prior_shift[k]:+7.3f}"
+              + (f" {error[:, k].mean():+8.3f}" if error is not None else ""))
     return 0
 
 

@@ -17,7 +17,8 @@ from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
 from facecap.units import unit_scale
 
-__all__ = ["AccuracyReport", "animation_accuracy", "face_region_vertices", "weights_in_rig_order", "ACTIVE_THRESHOLD"]
+__all__ = ["AccuracyReport", "animation_accuracy", "face_region_vertices", "weights_in_rig_order", "true_identity",
+           "ACTIVE_THRESHOLD"]
 
 ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit (issue 5)
 FACE_MATERIAL = "M_Face"
@@ -64,6 +65,13 @@ def weights_in_rig_order(anim: Animation, rig: Rig, frames: int) -> np.ndarray:
     out = np.zeros((frames, rig.num_shapes))
     out[:, [rig.shape_index(n) for n in anim.shape_names]] = anim.weights
     return out
+
+
+def true_identity(truth: Animation, rig: Rig) -> np.ndarray:
+    """[I] the performer's identity coefficients that a ground-truth take's generator records; the rig's
+    neutral (zeros) when it records none."""
+    recorded = truth.extra.get("generator", {}).get("identity_coefficients")
+    return np.zeros(rig.num_identities) if recorded is None else np.asarray(recorded, dtype=np.float64)
 
 
 def animation_accuracy(rig: Rig, fit: Animation, truth: Animation, identity: np.ndarray | None = None,

@@ -12,7 +12,7 @@ from facecap.cli import main
 from facecap.demo import DemoConfig
 from facecap.export.animation import Animation, load_animation_json
 from facecap.rig import build_demo_head, load_rig
-from facecap.solve.accuracy import animation_accuracy
+from facecap.solve.accuracy import animation_accuracy, true_identity
 from facecap.solve.fit import FitConfig, InitConfig, fit_take, initialise_from_landmarks
 from facecap.solve.fit.config import LandmarkConfig, LossWeights, ScheduleConfig
 from facecap.solve.fit.linearise import charbonnier, eliminate_albedo
@@ -153,6 +153,17 @@ def test_accuracy_reproduces_issue_baseline():
     assert zero.vertex_error_p95_mm == pytest.approx(5.7, abs=0.05)
 
 
+def test_true_identity_is_what_the_generator_recorded():
+    rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
+    path = shared_path("data", "takes", "dev_ict_3cam_identity", "ground_truth.json")
+    truth = load_animation_json(path)
+    recorded = json.loads(path.read_text())["generator"]["identity_coefficients"]
+    np.testing.assert_array_equal(true_identity(truth, rig), recorded)
+    assert np.abs(recorded).max() > 0.1                              # this performer is not the rig
+    unrecorded = dataclasses.replace(truth, extra={})
+    np.testing.assert_array_equal(true_identity(unrecorded, rig), np.zeros(rig.num_identities))
+
+
 def _linearised_tiny_take(tiny_take, config):
     """The tiny take's frames 1 and 2 linearised near the truth: (model, params, observations, visibility,
     appearance, linearisation)."""
@@ -246,7 +257,7 @@ def test_keyframes_recover_identity_and_pose_on_dev_identity_take(tmp_path):
     base = shared_path("data", "takes", "dev_ict_3cam_identity")
     rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
     truth = load_animation_json(base / "ground_truth.json")
-    identity = np.asarray(truth.extra["generator"]["identity_coefficients"])
+    identity = true_identity(truth, rig)
     config = FitConfig(device="cpu", qa_video=False, landmarks=LandmarkConfig(landmarks_file=str(base / "landmarks_gt.json")),
                        schedule=ScheduleConfig(passes=0))
     result = fit_take(base, base / "calibration.json", rig, config, tmp_path)
@@ -552,7 +563,7 @@ def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path, take, bounds):
     model = shared_path("models", "face_landmarker.task")
     rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
     truth = load_animation_json(base / "ground_truth.json")
-    identity = truth.extra["generator"].get("identity_coefficients")
+    identity = true_identity(truth, rig)
     config = FitConfig(device="cpu", qa_video=False, landmarks=LandmarkConfig(model_path=str(model)))
     result = fit_take(base, base / "calibration.json", rig, config, tmp_path)
     accuracy = animation_accuracy(rig, result.animation, truth, identity=identity)
