@@ -18,17 +18,15 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from facecap.rig import load_rig  # noqa: E402
 from facecap.solve import CDConfig, DeltaBasis, cd_objective, solve_cd  # noqa: E402
 from facecap.solve.cd_metrics import load_rackovic_problem, solve_metrics  # noqa: E402
+from shared_data import ICT_FACE, SHARED  # noqa: E402
 
-SHARED = Path(os.environ.get("FACECAP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 RACKOVIC = SHARED / "bench" / "rackovic"
-ICT = SHARED / "data" / "rigs" / "ict_face.npz"
 JOINT_GAP = 1e-3  # J must come within 0.1% of the best joint optimum recorded in baseline_results.json
 SPEEDUP_TARGET = 50.0
 FPS_TARGET = 200.0
@@ -107,7 +105,7 @@ def synthetic_weights(T: int, K: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def scale(repeats: int) -> bool:
-    rig = load_rig(ICT)
+    rig = load_rig(ICT_FACE)
     rng = np.random.default_rng(SCALE_SEED)
     W_true = synthetic_weights(SCALE_FRAMES, rig.num_shapes, rng)
     basis = DeltaBasis.from_rig(rig)

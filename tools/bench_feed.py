@@ -28,9 +28,9 @@ from facecap.solve.fit.feed import frames_to_device, feed_batches, read_batch
 from facecap.take import open_take
 from facecap.take.silhouette import silhouette_distance
 from facecap.take.sources import read_image, to_float
+from shared_data import SHARED, TAKES
 
-SHARED = Path(os.environ.get("FACECAP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-SOURCE = SHARED / "data" / "takes" / "dev_ict_4cam"
+SOURCE = TAKES / "dev_ict_4cam"
 BATCH = 8
 
 

@@ -15,7 +15,6 @@ when the detections are cached.
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -27,11 +26,8 @@ from facecap.export.animation import load_animation_json, save_animation_json
 from facecap.rig import load_rig
 from facecap.solve.accuracy import animation_accuracy, true_identity
 from facecap.solve.fit import FitConfig, fit_take
+from shared_data import FACE_LANDMARKER, ICT_FULL, SHARED, TAKES
 
-SHARED = Path(os.environ.get("FACECAP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-TAKES = SHARED / "data" / "takes"
-RIG = SHARED / "data" / "rigs" / "ict_full.npz"
-MODEL = SHARED / "models" / "face_landmarker.task"
 TARGETS = {"weight_mae_active": 0.05, "weight_mae_all": 0.01, "vertex_error_mean_mm": 0.3,
            "vertex_error_p95_mm": 1.0, "rotation_error_deg": 0.2, "translation_error_mm": 0.5}
 
@@ -39,9 +35,9 @@ TARGETS = {"weight_mae_active": 0.05, "weight_mae_all": 0.01, "vertex_error_mean
 def bench_take(name: str, landmarks: str, overrides: list[str], out_dir: Path) -> dict:
     take = TAKES / name
     source = [f"landmarks.landmarks_file={take / 'landmarks_gt.json'}"] if landmarks == "truth" else \
-        [f"landmarks.model_path={MODEL}", f"landmarks.cache_dir={out_dir / 'landmarks_cache'}"]
+        [f"landmarks.model_path={FACE_LANDMARKER}", f"landmarks.cache_dir={out_dir / 'landmarks_cache'}"]
     config = load_config(FitConfig, None, source + overrides)
-    rig = load_rig(RIG)
+    rig = load_rig(ICT_FULL)
     truth = load_animation_json(take / "ground_truth.json")
     identity = true_identity(truth, rig)
     result = fit_take(take, take / "calibration.json", rig, config, out_dir / name)
@@ -62,7 +58,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench_fit"), help="output folder (fits, caches, JSON)")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="fit config overrides key=value")
     args = parser.parse_args()
-    if not TAKES.is_dir() or not RIG.is_file():
+    if not TAKES.is_dir() or not ICT_FULL.is_file():
         print(f"needs the ground-truth takes and the ICT rig under {SHARED} (set FACECAP_SHARED)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

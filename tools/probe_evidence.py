@@ -16,7 +16,6 @@ truth adds the take's landmarks_gt.json at ``loss.landmark``. It takes seconds, 
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -39,10 +38,8 @@ from facecap.solve.fit.pipeline import resolution_scaled
 from facecap.solve.fit.problem import FitModel, SequenceState
 from facecap.take import open_take
 from facecap.take.landmarks import load_landmarks
+from shared_data import ICT_FULL, SHARED, TAKES
 
-SHARED = Path(os.environ.get("FACECAP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-TAKES = SHARED / "data" / "takes"
-RIG = SHARED / "data" / "rigs" / "ict_full.npz"
 
 
 def main() -> int:
@@ -56,7 +53,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="fit config overrides key=value")
     args = parser.parse_args()
     take_dir = TAKES / args.take
-    if not take_dir.is_dir() or not RIG.is_file():
+    if not take_dir.is_dir() or not ICT_FULL.is_file():
         print(f"needs {take_dir} and the ICT rig under {SHARED} (set FACECAP_SHARED)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -66,7 +63,7 @@ def main() -> int:
     config = load_config(FitConfig, None, args.overrides)
     landmark_weight = config.loss.landmark if args.landmarks == "truth" else config.loss.landmark_detected
     config = replace(config, loss=replace(config.loss, landmark=landmark_weight))
-    rig = load_rig(RIG)
+    rig = load_rig(ICT_FULL)
     truth = load_animation_json(take_dir / "ground_truth.json")
     calibration = load_calibration(take_dir / "calibration.json")
     samples = photometric_samples(rig, config.exclude_materials)
