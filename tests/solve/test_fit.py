@@ -164,26 +164,39 @@ def test_true_identity_is_what_the_generator_recorded():
     np.testing.assert_array_equal(true_identity(unrecorded, rig), np.zeros(rig.num_identities))
 
 
-def _linearised_tiny_take(tiny_take, config):
-    """The tiny take's frames 1 and 2 linearised near the truth: (model, params, observations, visibility,
-    appearance, linearisation)."""
+def _tiny_model(rig, take_dir):
+    """The fit's model of ``rig`` in the tiny take's units and cameras, every vertex sampled."""
     from facecap.camera import load_calibration
     from facecap.camera.torch_camera import CameraTensors
     from facecap.solve.fit.appearance import photometric_samples
-    from facecap.solve.fit.linearise import linearise
-    from facecap.solve.fit.optimize import initial_appearance, sample_visibility
-    from facecap.solve.fit.feed import read_batch
-    from facecap.solve.fit.problem import FitModel, FrameParams
-    from facecap.take import open_take
+    from facecap.solve.fit.problem import FitModel
 
-    rig, take_dir, truth = tiny_take
     calibration = load_calibration(take_dir / "calibration.json")
     track = rig.in_units(calibration.units)
-    model = FitModel.build(track, CameraTensors.from_calibration(calibration), photometric_samples(track, []), "cpu")
-    frames = np.array([1, 2])
-    with open_take(take_dir, calibration) as take:
-        obs = read_batch(take, frames, torch.device("cpu"), silhouettes=True).observations(
+    return FitModel.build(track, CameraTensors.from_calibration(calibration), photometric_samples(track, []), "cpu")
+
+
+def _tiny_observations(take_dir, frames, silhouettes):
+    """The tiny take's ``frames`` at full scale, with its landmarks file."""
+    from facecap.solve.fit.feed import read_batch
+    from facecap.take import open_take
+
+    with open_take(take_dir) as take:
+        return read_batch(take, frames, torch.device("cpu"), silhouettes=silhouettes).observations(
             load_landmarks(take_dir / "landmarks.json"), 1.0)
+
+
+def _linearised_tiny_take(tiny_take, config):
+    """The tiny take's frames 1 and 2 linearised near the truth: (model, params, observations, visibility,
+    appearance, linearisation)."""
+    from facecap.solve.fit.linearise import linearise
+    from facecap.solve.fit.optimize import initial_appearance, sample_visibility
+    from facecap.solve.fit.problem import FrameParams
+
+    rig, take_dir, truth = tiny_take
+    model = _tiny_model(rig, take_dir)
+    frames = np.array([1, 2])
+    obs = _tiny_observations(take_dir, frames, silhouettes=True)
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)
@@ -299,21 +312,13 @@ def test_neutral_correction_for_a_rig_without_identity_modes(tmp_path):
 
 def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     """With a strong mesh prior Gauss-Newton lands on the prior solution's surface; without it, it does not."""
-    from facecap.camera import load_calibration
-    from facecap.camera.torch_camera import CameraTensors
-    from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.optimize import optimise_batch
-    from facecap.solve.fit.feed import read_batch
-    from facecap.solve.fit.problem import FitModel, FrameParams, SequenceState
-    from facecap.take import open_take
+    from facecap.solve.fit.problem import FrameParams, SequenceState
 
     rig, take_dir, truth = tiny_take
-    calibration = load_calibration(take_dir / "calibration.json")
-    model = FitModel.build(rig, CameraTensors.from_calibration(calibration), photometric_samples(rig, []), "cpu")
+    model = _tiny_model(rig, take_dir)
     frames = np.array([0, 1, 2])
-    with open_take(take_dir, calibration) as take:
-        obs = read_batch(take, frames, torch.device("cpu"), silhouettes=False).observations(
-            load_landmarks(take_dir / "landmarks.json"), 1.0)
+    obs = _tiny_observations(take_dir, frames, silhouettes=False)
 
     def f32(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float32)
@@ -577,20 +582,12 @@ def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path, take, bounds):
 def test_evidence_sees_a_duplicated_shape_as_undetermined(tiny_take):
     """Two copies of jawOpen explain the same pixels: with the other free, neither keeps any of its
     curvature, while jawOpen alone keeps a share (2 % here: the demo head's mouth shapes overlap)."""
-    from facecap.camera import load_calibration
-    from facecap.camera.torch_camera import CameraTensors
-    from facecap.solve.fit.appearance import photometric_samples
     from facecap.solve.fit.evidence import evidence_at
-    from facecap.solve.fit.feed import read_batch
-    from facecap.solve.fit.problem import FitModel, SequenceState
-    from facecap.take import open_take
+    from facecap.solve.fit.problem import SequenceState
 
     rig, take_dir, truth = tiny_take
-    calibration = load_calibration(take_dir / "calibration.json")
     frames = np.array([0, 2, 4])
-    with open_take(take_dir, calibration) as take:
-        obs = read_batch(take, frames, torch.device("cpu"), silhouettes=True).observations(
-            load_landmarks(take_dir / "landmarks.json"), 1.0)
+    obs = _tiny_observations(take_dir, frames, silhouettes=True)
     jaw = rig.shape_index("jawOpen")
     doubled = dataclasses.replace(rig, shape_names=(*rig.shape_names, "jawOpen copy"),
                                   shape_deltas=np.concatenate([rig.shape_deltas, rig.shape_deltas[jaw:jaw + 1]]))
@@ -599,7 +596,7 @@ def test_evidence_sees_a_duplicated_shape_as_undetermined(tiny_take):
     for name, r in (("rig", rig), ("doubled", doubled)):
         weights = np.concatenate([truth.weights, np.full((truth.num_frames, r.num_shapes - rig.num_shapes), 0.1)], 1)
         weights[:, jaw] = 0.1
-        model = FitModel.build(r, CameraTensors.from_calibration(calibration), photometric_samples(r, []), "cpu")
+        model = _tiny_model(r, take_dir)
         state = SequenceState(weights=torch.as_tensor(weights, dtype=torch.float32),
                               R=torch.as_tensor(truth.R, dtype=torch.float32),
                               t=torch.as_tensor(truth.t, dtype=torch.float32), identity=torch.zeros(r.num_identities))
