@@ -18,7 +18,7 @@ import yaml
 
 from facecap.errors import ConfigError
 
-__all__ = ["field", "load_config", "config_to_dict", "save_config", "describe_config", "parse_overrides"]
+__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "describe_config", "parse_overrides"]
 
 C = TypeVar("C")
 
@@ -29,6 +29,13 @@ def field(default: Any, help: str, **kwargs: Any) -> Any:
         return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata={"help": help},
                                  **kwargs)
     return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def require_non_negative(config: Any, names: list[str]) -> None:
+    """A config's ``__post_init__`` check: each named field is >= 0, else a ConfigError naming it."""
+    for name in names:
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(config, name)}")
 
 
 def _type_name(tp: Any) -> str:
@@ -139,26 +146,35 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None) -> C:
-    """Build ``cls`` from its defaults, then a YAML file, then ``key=value`` overrides."""
-    data = config_to_dict(cls())
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
-        try:
-            _build(cls, loaded)
-        except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from err
-        data = _merge(data, loaded)
+    """Build ``cls`` from its defaults, then a YAML file, then ``key=value`` overrides.
+
+    The result is checked as a whole (an override may complete what the file changed), and an
+    error that the file makes on its own names the file.
+    """
+    loaded = {} if path is None else _read_yaml(Path(path))
+    data = _merge(config_to_dict(cls()), loaded)
     if overrides:
         data = _merge(data, parse_overrides(overrides))
-    return _build(cls, data)
+    try:
+        return _build(cls, data)
+    except ConfigError as err:
+        try:
+            _build(cls, loaded)
+        except ConfigError as file_err:
+            raise ConfigError(f"{path}: {file_err}") from err
+        raise
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
+    return loaded
 
 
 def save_config(config: Any, path: str | Path) -> None:

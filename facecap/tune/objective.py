@@ -16,8 +16,7 @@ from typing import Literal
 import numpy as np
 
 from facecap.checks import check_shape
-from facecap.config import field
-from facecap.errors import ConfigError
+from facecap.config import field, require_non_negative
 from facecap.tune.linear_rig import LinearRig
 from facecap.tune.sparsity import active_controls
 
@@ -43,9 +42,7 @@ class ObjectiveWeights:
                                                        "v+ = R(c_k; theta_R) (eq. 55)")
 
     def __post_init__(self) -> None:
-        for name in ("gamma1", "gamma1_spurious", "gamma2", "gamma3", "gamma_eps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        require_non_negative(self, ["gamma1", "gamma1_spurious", "gamma2", "gamma3", "gamma_eps"])
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from facecap.errors import ConfigError
-from facecap.solve.fit import FitConfig, fit_take
 from facecap.solve.fit.feed import FrameBatch, frames_to_device, feed_batches, read_batch
 from facecap.take import FrameCache, open_take
 from facecap.take.sources import to_float
@@ -117,9 +115,3 @@ def test_frame_cache_shared_by_threads_stays_bounded_and_right():
         sys.setswitchinterval(interval)
     assert not errors, errors[0]
     assert len(cache) <= 4 and cache.hits + cache.misses == 8 * 3000
-
-
-def test_negative_reader_threads_is_a_config_error_before_any_work(tmp_path):
-    with pytest.raises(ConfigError, match="reader_threads"):
-        fit_take(tmp_path / "take", tmp_path / "calibration.json", None, FitConfig(reader_threads=-1), tmp_path / "out")
-    assert not (tmp_path / "out").exists()

@@ -1,8 +1,11 @@
 """Settings of ``facecap fit``: one dataclass tree, defaults mirrored in configs/fit.yaml."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from facecap.config import field
+import torch
+
+from facecap.config import field, require_non_negative
+from facecap.errors import ConfigError
 from facecap.solve.fit.init import InitConfig
 
 __all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig"]
@@ -59,6 +62,12 @@ class LossWeights:
     mesh_prior: float = field(0.0, "pull of the sampled vertices towards the landmark/coordinate-descent solution "
                                    "(per calibration unit², mean over samples); 0 disables")
 
+    def __post_init__(self) -> None:
+        require_non_negative(self, [f.name for f in fields(self)])
+        for name in ("photometric_eps", "landmark_eps_px", "silhouette_eps_px"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+
 
 @dataclass
 class ScheduleConfig:
@@ -76,6 +85,27 @@ class ScheduleConfig:
                            "the albedo and lighting of the whole take (dev_ict_4cam weight MAE 0.0123 with one, "
                            "0.0115 with two or three; the identity take 0.0066, 0.0044)")
     damping: float = field(0.1, "initial Levenberg-Marquardt damping (relative to the normal matrix's diagonal)")
+
+    def __post_init__(self) -> None:
+        require_non_negative(self, ["keyframes", "passes", "damping"])
+        for scales, iterations in (("keyframe_scales", "keyframe_iterations"), ("scales", "iterations")):
+            s, n = getattr(self, scales), getattr(self, iterations)
+            if len(s) != len(n):
+                raise ConfigError(f"{scales} and {iterations} must have the same length, got {len(s)} and {len(n)}")
+            if any(not 0 < x <= 1 for x in s):
+                raise ConfigError(f"{scales} must lie in (0, 1], got {s}")
+            if any(k < 0 for k in n):
+                raise ConfigError(f"{iterations} must be >= 0, got {n}")
+
+    @property
+    def keyframe_stages(self) -> list[tuple[float, int]]:
+        """(image scale, Gauss-Newton iterations) of the keyframe stage, coarse to fine."""
+        return list(zip(self.keyframe_scales, self.keyframe_iterations))
+
+    @property
+    def sweep_stages(self) -> list[tuple[float, int]]:
+        """(image scale, Gauss-Newton iterations) of each sweep, coarse to fine."""
+        return list(zip(self.scales, self.iterations))
 
 
 @dataclass
@@ -102,3 +132,15 @@ class FitConfig:
     init: InitConfig = field(InitConfig(), "landmark initialisation")
     loss: LossWeights = field(LossWeights(), "loss weights")
     schedule: ScheduleConfig = field(ScheduleConfig(), "optimisation schedule")
+
+    def __post_init__(self) -> None:
+        require_non_negative(self, ["reader_threads", "neutral_degree"])
+        if self.batch_frames < 1:
+            raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
+        if not 0 < self.qa_scale <= 1:
+            raise ConfigError(f"qa_scale must lie in (0, 1], got {self.qa_scale}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError as err:
+                raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}") from err

@@ -11,14 +11,14 @@ neighbours and flagged.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from facecap.camera.model import Calibration
 from facecap.camera.triangulate import triangulate_points
-from facecap.config import field
+from facecap.config import field, require_non_negative
 from facecap.errors import FacecapError
 from facecap.geometry.rotations import rigid_procrustes
 from facecap.rig.evaluate import evaluate_rig
@@ -49,6 +49,9 @@ class InitConfig:
     lambda_smooth: float = field(2.0, "CD temporal smoothness weight λ2 on squared second differences")
     identity_prior: float = field(1.0, "ridge weight keeping identity coefficients near 0 (σ = 1 modes)")
     fit_identity: bool = field(True, "estimate identity coefficients when the rig has identity_deltas")
+
+    def __post_init__(self) -> None:
+        require_non_negative(self, [f.name for f in fields(self) if f.name != "fit_identity"])
 
 
 @dataclass(frozen=True)

@@ -119,14 +119,6 @@ def _state_from_init(init: Initialisation, config: FitConfig, device: torch.devi
                          identity=prior.identity.clone(), damping=config.schedule.damping, prior=prior)
 
 
-def _stages(scales: list[float], iterations: list[int], keys: str) -> list[tuple[float, int]]:
-    if len(scales) != len(iterations):
-        raise ConfigError(f"config keys {keys} must have the same length")
-    if any(not 0 < s <= 1 for s in scales):
-        raise ConfigError(f"config key {keys.split(' and ')[0]}: scales must lie in (0, 1], got {scales}")
-    return list(zip(scales, iterations))
-
-
 def _fit_frames(model: FitModel, state: SequenceState, landmarks: Landmarks2D, batch: FrameBatch,
                 stages: list[tuple[float, int]], config: FitConfig, history: dict[str, list[float]], name: str,
                 bar: tqdm | None = None) -> None:
@@ -174,9 +166,6 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     already read (a take is decoded once per sweep, not once more for the check).
     """
     sched = config.schedule
-    sweep_stages = _stages(sched.scales, sched.iterations, "'schedule.scales' and 'schedule.iterations'")
-    key_stages = _stages(sched.keyframe_scales, sched.keyframe_iterations,
-                         "'schedule.keyframe_scales' and 'schedule.keyframe_iterations'")
     history: dict[str, list[float]] = {}
     T = take.num_frames
     detected = config.landmarks.detected
@@ -190,9 +179,10 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     feed = feed_batches(take, plan, device, silhouettes=config.loss.silhouette > 0, threads=threads)
     try:
         if sched.keyframes > 0:
-            with tqdm(total=len(key_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale",
+            with tqdm(total=len(sched.keyframe_stages), desc=f"fit {len(keyframes)} keyframes", unit="scale",
                       leave=False) as bar:
-                _fit_frames(model, state, landmarks, next(feed), key_stages, config, history, "keyframes", bar)
+                _fit_frames(model, state, landmarks, next(feed), sched.keyframe_stages, config, history, "keyframes",
+                            bar)
             if detected:
                 landmarks = _without_detector_offsets(landmarks, state, keyframes, calib, rig)
             if detected or state.identity.numel():
@@ -200,7 +190,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
         for sweep in range(sched.passes):
             for _ in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
                 batch = next(feed)
-                _fit_frames(model, state, landmarks, batch, sweep_stages, config, history, f"pass{sweep + 1}")
+                _fit_frames(model, state, landmarks, batch, sched.sweep_stages, config, history, f"pass{sweep + 1}")
                 if sweep == sched.passes - 1:
                     check.add(model, state, batch)
         if sched.passes == 0:
@@ -295,8 +285,6 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         out_dir: where caches and the QA video go (created; the caller writes the exports).
         tracking_rig: a tuned rig (``facecap tune-rig``) to track with; same shape names as ``rig``.
     """
-    if config.reader_threads < 0:
-        raise ConfigError(f"config key 'reader_threads': 0 (one a CPU core) or more, got {config.reader_threads}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
