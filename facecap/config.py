@@ -18,7 +18,8 @@ import yaml
 
 from facecap.errors import ConfigError
 
-__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "describe_config", "parse_overrides"]
+__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "describe_config",
+           "parse_overrides"]
 
 C = TypeVar("C")
 
@@ -161,7 +162,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         try:
             _build(cls, loaded)
         except ConfigError as file_err:
-            raise ConfigError(f"{path}: {file_err}") from err
+            raise ConfigError(f"{path}: {file_err}") from file_err
         raise
 
 
