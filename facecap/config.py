@@ -158,7 +158,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         data = _merge(data, parse_overrides(overrides))
     try:
         return _build(cls, data)
-    except ConfigError as err:
+    except ConfigError:
         try:
             _build(cls, loaded)
         except ConfigError as file_err:
