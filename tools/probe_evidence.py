@@ -30,16 +30,13 @@ from facecap.export.animation import load_animation_json
 from facecap.rig import load_rig
 from facecap.solve.accuracy import true_identity, weights_in_rig_order
 from facecap.solve.fit import FitConfig
-from facecap.solve.fit.appearance import photometric_samples
 from facecap.solve.fit.evidence import evidence_at
 from facecap.solve.fit.feed import read_batch
-from facecap.solve.fit.neutral import with_neutral_correction
-from facecap.solve.fit.pipeline import resolution_scaled
+from facecap.solve.fit.pipeline import resolution_scaled, tracked_rig
 from facecap.solve.fit.problem import FitModel, SequenceState
 from facecap.take import open_take
 from facecap.take.landmarks import load_landmarks
 from shared_data import ICT_FULL, SHARED, TAKES
-
 
 
 def main() -> int:
@@ -66,14 +63,14 @@ def main() -> int:
     rig = load_rig(ICT_FULL)
     truth = load_animation_json(take_dir / "ground_truth.json")
     calibration = load_calibration(take_dir / "calibration.json")
-    samples = photometric_samples(rig, config.exclude_materials)
-    track = with_neutral_correction(rig.in_units(calibration.units), samples, config.neutral_degree)
+    track, samples = tracked_rig(rig, calibration.units, config)
     model = FitModel.build(track, CameraTensors.from_calibration(calibration, device=device), samples, device)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
     true_weights = weights_in_rig_order(truth, rig, truth.num_frames)
-    state = SequenceState(weights=tensor(true_weights), R=tensor(truth.R), t=tensor(truth.t), identity=tensor(true_identity(truth, rig)))
+    state = SequenceState(weights=tensor(true_weights), R=tensor(truth.R), t=tensor(truth.t),
+                          identity=tensor(true_identity(truth, rig)))
     config = resolution_scaled(config, model, state, calibration.units)
     frames = np.unique(np.linspace(0, truth.num_frames - 1, args.frames).round().astype(int))
     with open_take(take_dir, calibration) as take:

@@ -603,6 +603,5 @@ def test_evidence_sees_a_duplicated_shape_as_undetermined(tiny_take):
         evidence = evidence_at(model, state, frames, obs, config)
         assert np.all(evidence.effective <= evidence.own * (1 + 1e-6)), name
         kept[name] = evidence.kept
-        print(name, "jawOpen keeps", evidence.kept[jaw:jaw + 1], evidence.kept[rig.num_shapes:])
     assert kept["rig"][jaw] > 1e-3
     assert kept["doubled"][jaw] < 1e-6 and kept["doubled"][-1] < 1e-6

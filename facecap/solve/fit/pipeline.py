@@ -31,7 +31,7 @@ from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 from facecap.units import unit_scale
 
-__all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks"]
+__all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks", "tracked_rig", "resolution_scaled"]
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,13 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
     return history
 
 
+def tracked_rig(rig: Rig, units: str, config: FitConfig) -> tuple[Rig, np.ndarray]:
+    """The rig as the fit tracks with it, in ``units`` (with a smooth neutral correction where it has
+    no identity modes), and its photometric samples [N]."""
+    samples = photometric_samples(rig, config.exclude_materials)
+    return with_neutral_correction(rig.in_units(units), samples, config.neutral_degree), samples
+
+
 def resolution_scaled(config: FitConfig, model: FitModel, state: SequenceState, units: str) -> FitConfig:
     """``config`` with ``loss.l1`` times the pixels per millimetre at the initialised heads.
 
@@ -302,8 +309,7 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     device = resolve_device(config.device)
     with open_take(take_path, calib) as take:
         calib = take.calibration
-        samples = photometric_samples(tracking_rig, config.exclude_materials)
-        track = with_neutral_correction(tracking_rig.in_units(calib.units), samples, config.neutral_degree)
+        track, samples = tracked_rig(tracking_rig, calib.units, config)
         landmarks = load_fit_landmarks(take, config, out_dir)
         lap("landmarks")
         init = initialise_from_landmarks(landmarks, calib, track, config.init)
