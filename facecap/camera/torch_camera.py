@@ -165,12 +165,17 @@ def distort_normalized(xy: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4, tau_x, tau_y = d
     x, y = xy[..., 0], xy[..., 1]
     r2 = x * x + y * y
-    r4 = r2 * r2
-    r6 = r4 * r2
-    radial = (1 + k1 * r2 + k2 * r4 + k3 * r6) / (1 + k4 * r2 + k5 * r4 + k6 * r6)
+    # Horner forms, and the rational and thin-prism groups only where a camera uses them (most
+    # calibrations have neither): projection is a large share of the fit's time.
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    if bool((dist[:, 5:8] != 0).any()):
+        radial = radial / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
     a1, a2, a3 = 2 * x * y, r2 + 2 * x * x, r2 + 2 * y * y
-    xd = x * radial + p1 * a1 + p2 * a2 + s1 * r2 + s2 * r4
-    yd = y * radial + p1 * a3 + p2 * a1 + s3 * r2 + s4 * r4
+    xd = x * radial + p1 * a1 + p2 * a2
+    yd = y * radial + p1 * a3 + p2 * a1
+    if bool((dist[:, 8:12] != 0).any()):
+        xd = xd + r2 * (s1 + r2 * s2)
+        yd = yd + r2 * (s3 + r2 * s4)
     if not bool((dist[:, 12:] != 0).any()):
         return torch.stack([xd, yd], -1)
     tilt = _tilt_matrix(dist[:, 12], dist[:, 13]).reshape(-1, *extra, 3, 3)

@@ -24,6 +24,17 @@ def test_vertex_normals_of_a_regular_tetrahedron_point_outwards():
     torch.testing.assert_close(n, verts / math.sqrt(3))
 
 
+def test_vertex_normals_of_a_batch_are_each_frames_own():
+    """Frames are scattered together: a rotated and scaled frame beside the plain one gets its own normals."""
+    verts, faces = tetra()
+    angle = 0.7
+    R = torch.tensor([[math.cos(angle), -math.sin(angle), 0], [math.sin(angle), math.cos(angle), 0], [0, 0, 1]],
+                     dtype=F64)
+    n = vertex_normals(torch.stack([verts, 2.5 * verts @ R.T]), faces)
+    torch.testing.assert_close(n[0], verts / math.sqrt(3))
+    torch.testing.assert_close(n[1], verts @ R.T / math.sqrt(3))
+
+
 def test_vertex_normals_gradcheck():
     verts, faces = tetra()
     x = (verts + 0.1 * torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(0)))[None]
