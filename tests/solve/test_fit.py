@@ -237,6 +237,41 @@ def _assert_gradient_matches_finite_differences(tiny_take, config, parameters, s
         assert analytic == pytest.approx(numeric, rel=0.15, abs=spread * largest + 1e-6 * abs(lin.energy)), name
 
 
+@pytest.mark.parametrize("correctives", [True, False])
+def test_point_jacobian_columns_are_the_rigs_derivatives(correctives):
+    """d(world position)/d(weights, rotation increment, translation, identity) of some vertices, against
+    autograd through the rig, with the demo head's correctives (the weights' columns then depend on the
+    weights) and without them."""
+    from facecap.geometry.rotations import axis_angle_to_matrix
+    from facecap.rig.evaluate import TorchRig
+    from facecap.solve.fit.linearise import _corrective_jacobian, _point_jacobian_columns
+    from facecap.solve.fit.problem import FrameParams
+
+    rig = build_demo_head()
+    if not correctives:
+        rig = dataclasses.replace(rig, corrective_keys=np.zeros((0, 4), np.int32),
+                                  corrective_deltas=np.zeros((0, rig.num_vertices, 3)))
+    assert bool(rig.num_correctives) == correctives and rig.num_identities
+    index = torch.arange(0, rig.num_vertices, 97)
+    rows = TorchRig.from_rig(rig, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(3)
+    B, K, I = 2, rig.num_shapes, rig.num_identities
+    p = FrameParams(torch.rand(B, K, generator=gen, dtype=torch.float64),
+                    axis_angle_to_matrix(0.3 * torch.randn(B, 3, generator=gen, dtype=torch.float64)),
+                    torch.randn(B, 3, generator=gen, dtype=torch.float64), torch.randn(I, generator=gen,
+                                                                                         dtype=torch.float64))
+    X = rows.evaluate(p.weights, p.R, p.t, identity=p.identity)[:, index]
+    A = _point_jacobian_columns(rows, index, _corrective_jacobian(rows, p.weights), p, X)
+
+    for b in range(B):
+        def world(w, rotation, t, identity):
+            R = axis_angle_to_matrix(rotation) @ p.R[b]
+            return rows.evaluate(w[None], R[None], t[None], identity=identity)[0, index]
+        args = (p.weights[b], torch.zeros(3, dtype=torch.float64), p.t[b], p.identity)
+        expected = torch.cat(torch.func.jacfwd(world, argnums=(0, 1, 2, 3))(*args), -1)
+        torch.testing.assert_close(A[b], expected)
+
+
 def test_gauss_newton_gradient_matches_finite_differences(tiny_take):
     rig = tiny_take[0]
     K, P = rig.num_shapes, rig.num_shapes + 6

@@ -5,7 +5,9 @@ import torch
 
 from facecap.render.shading import sh_basis
 from facecap.rig import build_demo_head
-from facecap.solve.fit.appearance import Appearance, photometric_samples, sample_images, sample_points, solve_appearance
+from facecap.camera.torch_camera import CameraTensors, world_to_camera
+from facecap.solve.fit.appearance import (Appearance, facing_cosine, photometric_samples, sample_images, sample_points,
+                                         solve_appearance)
 
 
 def test_solve_appearance_recovers_an_exact_model():
@@ -65,3 +67,13 @@ def test_photometric_samples_leave_out_excluded_and_see_through_materials():
                               np.unique(rig.faces[rig.face_material != mouth]))
     assert len(no_mouth) < len(every)
     assert not np.isin(mouth_only, no_mouth).any() and np.isin(mouth_only, every).all()
+
+
+def test_facing_cosine_is_the_angle_between_normal_and_view_ray():
+    """A camera at the origin looking down +z (identity pose) and points on its optical axis and off it."""
+    cams = CameraTensors(K=torch.eye(3)[None], dist=torch.zeros(1, 14), R=torch.eye(3)[None], t=torch.zeros(1, 3),
+                         image_sizes=torch.tensor([[100, 100]]), names=("cam",))
+    points = torch.tensor([[[0.0, 0, 10], [0, 0, 10], [0, 0, 10], [10, 0, 10]]])
+    normals = torch.tensor([[[0.0, 0, -1], [0, 0, 1], [1, 0, 0], [0, 0, -1]]])
+    cosine = facing_cosine(world_to_camera(points, cams), normals, cams)
+    torch.testing.assert_close(cosine, torch.tensor([[[1.0, -1.0, 0.0, 2 ** -0.5]]]))

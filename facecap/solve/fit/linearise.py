@@ -75,12 +75,14 @@ def _corrective_jacobian(rows: TorchRig, weights: torch.Tensor) -> torch.Tensor 
     return torch.func.vmap(torch.func.jacfwd(lambda w: corrective_activations(w, keys)))(weights)
 
 
-def _head_jacobian(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None, frames: int) -> torch.Tensor:
-    """d(head-space rows[index])/d(weights): [B, M', 3, K], correctives included."""
+def _world_head_jacobian(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None,
+                         R: torch.Tensor) -> torch.Tensor:
+    """d(world position of rows[index])/d(weights): [B, M', 3, K], correctives included; ``R`` [B, 3, 3]."""
     D = rows.shape_deltas[:, index].permute(1, 2, 0)                         # [M', 3, K]
     if dact is None:
-        return D.expand(frames, *D.shape)
-    return D + torch.einsum("bck,cmd->bmdk", dact, rows.corrective_deltas[:, index])
+        return torch.einsum("bij,mjk->bmik", R, D)   # one GEMM, not B M' tiny products of a broadcast
+    D = D + torch.einsum("bck,cmd->bmdk", dact, rows.corrective_deltas[:, index])
+    return torch.einsum("bij,bmjk->bmik", R, D)
 
 
 def charbonnier(r: torch.Tensor, eps: float) -> torch.Tensor:
@@ -259,10 +261,10 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
         A_sparse = _point_jacobian_columns(rows, held, dact, p, points[:, held])
         JtJ = JtJ + A_sparse.flatten(1, 2).transpose(1, 2) @ (H_sparse[:, held] @ A_sparse).flatten(1, 2)
 
-    on_samples = sub < z.shape[1]
-    rows_s = sub[on_samples]
-    v = torch.einsum("bmip,bmki->mkbp", A[:, on_samples], z[:, rows_s])                    # [M', 3, B, P]
-    weight = model.hessian_scale[on_samples, None] / den[rows_s].clamp_min(1e-30)              # [M', 3]
+    sampled = int((sub < z.shape[1]).sum())                # hessian_rows list their samples first
+    rows_s = sub[:sampled]
+    v = torch.matmul(z[:, rows_s], A[:, :sampled]).permute(1, 2, 0, 3)                   # [M', 3, B, P]
+    weight = model.hessian_scale[:sampled, None] / den[rows_s].clamp_min(1e-30)              # [M', 3]
     v = v * weight.sqrt()[..., None, None]
     Pf = A.shape[-1] - p.identity.numel()
     V = torch.cat([v[..., :Pf].flatten(2), v[..., Pf:].sum(2)], -1).flatten(0, 1)
@@ -273,7 +275,7 @@ def _point_jacobian_columns(rows: TorchRig, index: torch.Tensor, dact: torch.Ten
                             X: torch.Tensor) -> torch.Tensor:
     """d(world position)/d(parameters) [B, M', 3, P] of the points ``rows[index]``, at world positions X [B, M', 3]."""
     B = X.shape[0]
-    columns = [p.R[:, None] @ _head_jacobian(rows, index, dact, B), -skew_matrix(X - p.t[:, None]),
+    columns = [_world_head_jacobian(rows, index, dact, p.R), -skew_matrix(X - p.t[:, None]),
                torch.eye(3, dtype=X.dtype, device=X.device).expand(B, len(index), 3, 3)]
     if p.identity.numel():
         columns.append(torch.einsum("bij,kmj->bmik", p.R, rows.identity_deltas[:, index]))

@@ -29,8 +29,8 @@ class FitModel:
         samples: [N] face-region vertices sampled photometrically; landmarks: [L] rig landmark vertices.
         head_centre: [3] the samples' centroid in head coordinates; head_radius: their RMS distance
             from it, which turns radians into lengths.
-        hessian_rows: [M'] indices into ``rows`` that form the normal matrix (every landmark, and
-            samples at a stride); hessian_scale: [M'] the stride each stands for.
+        hessian_rows: [M'] indices into ``rows`` that form the normal matrix: samples at a stride,
+            then every landmark; hessian_scale: [M'] the stride each stands for.
         sample_edges: [E, 2] the modelled triangles' edges, as indices into ``samples`` (the outline's).
     """
 
