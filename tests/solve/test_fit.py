@@ -255,11 +255,12 @@ def test_point_jacobian_columns_are_the_rigs_derivatives(correctives):
     index = torch.arange(0, rig.num_vertices, 97)
     rows = TorchRig.from_rig(rig, dtype=torch.float64)
     gen = torch.Generator().manual_seed(3)
-    B, K, I = 2, rig.num_shapes, rig.num_identities
-    p = FrameParams(torch.rand(B, K, generator=gen, dtype=torch.float64),
-                    axis_angle_to_matrix(0.3 * torch.randn(B, 3, generator=gen, dtype=torch.float64)),
-                    torch.randn(B, 3, generator=gen, dtype=torch.float64), torch.randn(I, generator=gen,
-                                                                                         dtype=torch.float64))
+
+    def normal(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+    B = 2
+    p = FrameParams(torch.rand(B, rig.num_shapes, generator=gen, dtype=torch.float64),
+                    axis_angle_to_matrix(0.3 * normal(B, 3)), normal(B, 3), normal(rig.num_identities))
     X = rows.evaluate(p.weights, p.R, p.t, identity=p.identity)[:, index]
     A = _point_jacobian_columns(rows, index, _corrective_jacobian(rows, p.weights), p, X)
 
