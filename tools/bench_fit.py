@@ -6,7 +6,8 @@ Usage:  python tools/bench_fit.py [--takes dev_ict_4cam dev_ict_3cam_identity] [
 For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes) it fits the take with the
 ICT rig and the default config (plus --set overrides), scores the result with
 facecap.solve.accuracy against ground_truth.json (the true neutral posed by the fitted weights and
-pose), and prints the figures beside the targets. Landmarks come from MediaPipe (the normal use;
+pose), and prints the figures beside the targets, and the shapes whose weights miss most (all of them,
+with their bias, are in bench_fit.json). Landmarks come from MediaPipe (the normal use;
 ../shared/models/face_landmarker.task) or from the take's landmarks_gt.json (the detector taken
 out of the error budget). Frames/s is the whole fit's wall time, landmark detection excluded
 when the detections are cached.
@@ -16,6 +17,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +26,13 @@ import torch
 from facecap.config import load_config
 from facecap.export.animation import load_animation_json, save_animation_json
 from facecap.rig import load_rig
-from facecap.solve.accuracy import animation_accuracy, true_identity
+from facecap.solve.accuracy import animation_accuracy, true_identity, weight_errors_by_shape
 from facecap.solve.fit import FitConfig, fit_take
 from shared_data import FACE_LANDMARKER, ICT_FULL, SHARED, TAKES
 
 TARGETS = {"weight_mae_active": 0.05, "weight_mae_all": 0.01, "vertex_error_mean_mm": 0.3,
            "vertex_error_p95_mm": 1.0, "rotation_error_deg": 0.2, "translation_error_mm": 0.5}
+WORST_SHAPES = 3  # printed per take
 
 
 def bench_take(name: str, landmarks: str, overrides: list[str], out_dir: Path) -> dict:
@@ -47,6 +50,7 @@ def bench_take(name: str, landmarks: str, overrides: list[str], out_dir: Path) -
     photometric_fps = result.animation.num_frames / max(seconds["total"] - seconds["landmarks"], 1e-9)
     return {"take": name, "landmarks": landmarks, "frames": result.animation.num_frames, **accuracy,
             "seconds": seconds, "frames_per_second": photometric_fps,
+            "shape_errors": [asdict(e) for e in weight_errors_by_shape(rig, result.animation, truth)],
             "identity_error": float(np.abs(result.identity - identity).mean()) if len(result.identity) else None}
 
 
@@ -72,6 +76,10 @@ def main() -> int:
             f"{row[k]:>15.4f} ({'ok' if row[k] <= v else 'NO'}) " for k, v in TARGETS.items())
             + f" {row['frames_per_second']:>9.3f}")
     print("targets: " + ", ".join(f"{k} <= {v}" for k, v in TARGETS.items()))
+    for row in rows:
+        print(f"{row['take']}: largest weight errors " + ", ".join(
+            f"{e['name']} {e['mae']:.3f} (bias {e['bias']:+.3f}, {e['share']:.0%} of the MAE)"
+            for e in row["shape_errors"][:WORST_SHAPES]))
     return 0
 
 

@@ -5,6 +5,7 @@
   identity) posed once by the fitted weights and head pose and once by the true ones, so
   that identity estimation errors do not hide expression or pose errors.
 - Head rotation error (degrees, geodesic) and translation error (animation units).
+- Per shape, where the weight error comes from (:func:`weight_errors_by_shape`).
 """
 
 from dataclasses import asdict, dataclass
@@ -17,8 +18,8 @@ from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
 from facecap.units import unit_scale
 
-__all__ = ["AccuracyReport", "animation_accuracy", "face_region_vertices", "weights_in_rig_order", "true_identity",
-           "ACTIVE_THRESHOLD"]
+__all__ = ["AccuracyReport", "ShapeWeightError", "animation_accuracy", "weight_errors_by_shape", "face_region_vertices",
+           "weights_in_rig_order", "true_identity", "ACTIVE_THRESHOLD"]
 
 ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit (issue 5)
 FACE_MATERIAL = "M_Face"
@@ -104,3 +105,28 @@ def animation_accuracy(rig: Rig, fit: Animation, truth: Animation, identity: np.
         vertex_error_mean_mm=float(dist.mean()), vertex_error_p95_mm=float(np.percentile(dist, 95)),
         rotation_error_deg=float(rot.mean()), rotation_error_max_deg=float(rot.max()),
         translation_error_mm=float(trans.mean()), translation_error_max_mm=float(trans.max()))
+
+
+@dataclass(frozen=True)
+class ShapeWeightError:
+    """How one shape's fitted weights miss the truth over a take.
+
+    Attributes:
+        name: the shape. mae: mean absolute weight error over the frames. bias: mean signed error (a fit
+            that holds the shape low or high, rather than one that is noisy). share: the shape's part of the
+            all-entries weight MAE, in [0, 1].
+    """
+
+    name: str
+    mae: float
+    bias: float
+    share: float
+
+
+def weight_errors_by_shape(rig: Rig, fit: Animation, truth: Animation) -> list[ShapeWeightError]:
+    """Every shape's weight error, largest first: the shapes that miss tell which evidence a take lacks."""
+    error = weights_in_rig_order(fit, rig, truth.num_frames) - weights_in_rig_order(truth, rig, truth.num_frames)
+    mae = np.abs(error).mean(0)
+    total = mae.sum()
+    return [ShapeWeightError(rig.shape_names[k], float(mae[k]), float(error[:, k].mean()),
+                             float(mae[k] / total) if total > 0 else 0.0) for k in np.argsort(-mae, kind="stable")]
