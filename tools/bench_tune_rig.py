@@ -17,13 +17,12 @@ import numpy as np
 from facecap.config import load_config
 from facecap.rig import load_rig
 from facecap.tune import TuneConfig, make_simon_says, tune_rig
-
-DEFAULT_RIG = Path(__file__).resolve().parents[2] / "shared" / "data" / "rigs" / "ict_face.npz"
+from shared_data import ICT_FACE
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rig", type=Path, default=DEFAULT_RIG)
+    parser.add_argument("--rig", type=Path, default=ICT_FACE)
     parser.add_argument("--step", type=int, default=4, help="keep every step-th vertex (1 = all)")
     parser.add_argument("--config", type=Path, default=None, help="tune-rig YAML config")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config key=value")
