@@ -261,7 +261,7 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
         A_sparse = _point_jacobian_columns(rows, held, dact, p, points[:, held])
         JtJ = JtJ + A_sparse.flatten(1, 2).transpose(1, 2) @ (H_sparse[:, held] @ A_sparse).flatten(1, 2)
 
-    sampled = int((sub < z.shape[1]).sum())                # hessian_rows list their samples first
+    sampled = model.hessian_samples
     rows_s = sub[:sampled]
     v = torch.matmul(z[:, rows_s], A[:, :sampled]).permute(1, 2, 0, 3)                   # [M', 3, B, P]
     weight = model.hessian_scale[:sampled, None] / den[rows_s].clamp_min(1e-30)              # [M', 3]

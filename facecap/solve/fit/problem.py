@@ -30,7 +30,8 @@ class FitModel:
         head_centre: [3] the samples' centroid in head coordinates; head_radius: their RMS distance
             from it, which turns radians into lengths.
         hessian_rows: [M'] indices into ``rows`` that form the normal matrix: samples at a stride,
-            then every landmark; hessian_scale: [M'] the stride each stands for.
+            then every landmark; hessian_scale: [M'] the stride each stands for; hessian_samples: how
+            many of those rows are samples (the first ones).
         sample_edges: [E, 2] the modelled triangles' edges, as indices into ``samples`` (the outline's).
     """
 
@@ -45,6 +46,7 @@ class FitModel:
     head_radius: float
     hessian_rows: torch.Tensor
     hessian_scale: torch.Tensor
+    hessian_samples: int
     sample_edges: torch.Tensor
 
     @classmethod
@@ -55,7 +57,8 @@ class FitModel:
         drawn = rig.opaque_faces()
         modelled = drawn[np.isin(rig.faces[drawn], samples).all(axis=1)]
         stride = max(1, -(-len(samples) // HESSIAN_SAMPLES))
-        hessian_rows = np.concatenate([np.arange(0, len(samples), stride), len(samples) + np.arange(len(rig.landmark_vertices))])
+        sampled_rows = np.arange(0, len(samples), stride)
+        hessian_rows = np.concatenate([sampled_rows, len(samples) + np.arange(len(rig.landmark_vertices))])
         hessian_scale = np.where(hessian_rows < len(samples), stride, 1.0)
         return cls(rig=TorchRig.from_rig(rig, device), rows=TorchRig.from_rig(rig, device, vertices=rows),
                    faces=torch.as_tensor(rig.faces, device=device).long(),
@@ -66,6 +69,7 @@ class FitModel:
                    head_radius=float(np.sqrt(((head - centre) ** 2).sum(1).mean())),
                    hessian_rows=torch.as_tensor(hessian_rows, device=device),
                    hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32),
+                   hessian_samples=len(sampled_rows),
                    sample_edges=torch.as_tensor(mesh_edges(rig.faces[modelled], samples), device=device).long())
 
     def pixels_per_unit(self, R: torch.Tensor, t: torch.Tensor) -> float:
