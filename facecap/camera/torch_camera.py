@@ -23,8 +23,9 @@ from facecap.camera.model import Calibration
 from facecap.checks import check_shape
 from facecap.errors import ShapeError
 
-__all__ = ["CameraTensors", "world_to_camera", "distort_normalized", "project_points", "world_to_clip",
-           "near_far_from_points", "scaled_intrinsics", "scaled_size", "canvas_size", "NUM_DIST"]
+__all__ = ["CameraTensors", "world_to_camera", "distort_normalized", "distort_with_jacobian", "project_points",
+           "project_points_with_jacobian", "world_to_clip", "near_far_from_points", "scaled_intrinsics", "scaled_size",
+           "canvas_size", "NUM_DIST"]
 
 NUM_DIST = 14  # OpenCV's full model: k1 k2 p1 p2 k3 k4 k5 k6 s1 s2 s3 s4 tauX tauY
 # Depth margins for near/far planes taken from a mesh: near = NEAR_FACTOR * min depth, far = FAR_FACTOR * max.
@@ -160,27 +161,53 @@ def distort_normalized(xy: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     Returns:
         [C, ..., 2] distorted normalised coordinates (before K).
     """
+    return _distortion(xy, dist, jacobian=False)[0]
+
+
+def distort_with_jacobian(xy: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`distort_normalized`'s points [C, ..., 2] and their Jacobian d distorted / d ``xy`` [C, ..., 2, 2],
+    in closed form: Gauss-Newton fits and Newton's undistortion need it for every point at every step."""
+    return _distortion(xy, dist, jacobian=True)
+
+
+def _distortion(xy: torch.Tensor, dist: torch.Tensor, jacobian: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     extra = (1,) * (xy.dim() - 2)
     d = [dist[:, i].reshape(-1, *extra) for i in range(NUM_DIST)]
-    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4, tau_x, tau_y = d
+    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4, _, _ = d
     x, y = xy[..., 0], xy[..., 1]
     r2 = x * x + y * y
     # Horner forms, and the rational and thin-prism groups only where a camera uses them (most
     # calibrations have neither): projection is a large share of the fit's time.
     radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    radial_slope = k1 + r2 * (2 * k2 + 3 * k3 * r2) if jacobian else None     # d radial / d r2
     if bool((dist[:, 5:8] != 0).any()):
-        radial = radial / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-    a1, a2, a3 = 2 * x * y, r2 + 2 * x * x, r2 + 2 * y * y
-    xd = x * radial + p1 * a1 + p2 * a2
-    yd = y * radial + p1 * a3 + p2 * a1
+        denominator = 1 + r2 * (k4 + r2 * (k5 + r2 * k6))
+        radial = radial / denominator
+        if jacobian:
+            radial_slope = (radial_slope - radial * (k4 + r2 * (2 * k5 + 3 * k6 * r2))) / denominator
+    xy2 = 2 * x * y
+    xd = x * radial + p1 * xy2 + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + p2 * xy2
+    if jacobian:
+        cross = xy2 * radial_slope + 2 * (p1 * x + p2 * y)                    # d xd / d y = d yd / d x
+        j = [radial + 2 * x * x * radial_slope + 2 * p1 * y + 6 * p2 * x, cross,
+             cross, radial + 2 * y * y * radial_slope + 6 * p1 * y + 2 * p2 * x]
     if bool((dist[:, 8:12] != 0).any()):
         xd = xd + r2 * (s1 + r2 * s2)
         yd = yd + r2 * (s3 + r2 * s4)
+        if jacobian:
+            prism_x, prism_y = 2 * (s1 + 2 * s2 * r2), 2 * (s3 + 2 * s4 * r2)
+            j = [j[0] + prism_x * x, j[1] + prism_x * y, j[2] + prism_y * x, j[3] + prism_y * y]
+    out = torch.stack([xd, yd], -1)
+    J = torch.stack(j, -1).unflatten(-1, (2, 2)) if jacobian else None
     if not bool((dist[:, 12:] != 0).any()):
-        return torch.stack([xd, yd], -1)
+        return out, J
     tilt = _tilt_matrix(dist[:, 12], dist[:, 13]).reshape(-1, *extra, 3, 3)
-    v = (tilt @ torch.stack([xd, yd, torch.ones_like(xd)], -1)[..., None])[..., 0]
-    return v[..., :2] / v[..., 2:]
+    v = (tilt @ torch.cat([out, torch.ones_like(xd)[..., None]], -1)[..., None])[..., 0]
+    out = v[..., :2] / v[..., 2:]
+    if jacobian:
+        J = (tilt[..., :2, :2] - out[..., :, None] * tilt[..., 2:, :2]) / v[..., 2:, None] @ J
+    return out, J
 
 
 def project_points(X_world: torch.Tensor, cams: CameraTensors, distort: bool = True) -> torch.Tensor:
@@ -202,10 +229,31 @@ def project_points(X_world: torch.Tensor, cams: CameraTensors, distort: bool = T
     xy = (Xc[..., :2] / z).transpose(0, 1)                      # [C, B, N, 2]
     if distort:
         xy = distort_normalized(xy, cams.dist)
-    f = torch.stack([cams.K[:, 0, 0], cams.K[:, 1, 1]], -1)[:, None, None]
-    c = cams.K[:, :2, 2][:, None, None]
-    uv = (xy * f + c).transpose(0, 1)
+    uv = (xy * _focal(cams) + cams.K[:, :2, 2][:, None, None]).transpose(0, 1)
     return uv[0] if single else uv
+
+
+def project_points_with_jacobian(X_world: torch.Tensor, cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`project_points` of [B, N, 3] world points, [B, C, N, 2], and their Jacobian d pixel / d point
+    [B, C, N, 2, 3] in closed form (autograd's forward mode took twice as long). Behind a camera,
+    where the depth is clamped, the Jacobian has no depth term."""
+    check_shape(X_world, "B N 3", "X_world")
+    Xc = world_to_camera(X_world, cams)
+    depth = Xc[..., 2:]
+    z = depth.clamp(min=MIN_DEPTH)
+    xy = Xc[..., :2] / z                                                            # as project_points
+    distorted, J_lens = distort_with_jacobian(xy.transpose(0, 1), cams.dist)
+    f = _focal(cams)
+    uv = (distorted * f + cams.K[:, :2, 2][:, None, None]).transpose(0, 1)
+    J_xy = (f[..., None] * J_lens).transpose(0, 1) / z[..., None]                   # d uv / d (Xc_x, Xc_y)
+    J_z = -(J_xy @ (xy * (depth > MIN_DEPTH))[..., None])                          # d uv / d Xc_z
+    J_cam = torch.cat([J_xy, J_z], -1)                                              # [B, C, N, 2, 3]
+    return uv, J_cam @ cams.R[None, :, None]
+
+
+def _focal(cams: CameraTensors) -> torch.Tensor:
+    """[C, 1, 1, 2] (fx, fy), to broadcast over [C, B, N, 2] points."""
+    return torch.stack([cams.K[:, 0, 0], cams.K[:, 1, 1]], -1)[:, None, None]
 
 
 def near_far_from_points(X_world: torch.Tensor, cams: CameraTensors, near_factor: float = NEAR_FACTOR,

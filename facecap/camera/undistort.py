@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from facecap.camera.model import Camera
-from facecap.camera.torch_camera import CameraTensors, distort_normalized, scaled_intrinsics, scaled_size
+from facecap.camera.torch_camera import CameraTensors, distort_with_jacobian, scaled_intrinsics, scaled_size
 from facecap.checks import check_shape
 
 __all__ = ["LensWarp", "undistort_pixels", "undistort_image"]
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 NEWTON_STEPS = 4
 # Points whose cv2 estimate already reprojects within this many pixels skip the Newton polish.
 NEWTON_SKIP_PX = 1e-9
-# Step (normalised image units) of the central differences giving Newton's Jacobian.
-NEWTON_FD_STEP = 1e-6
 # A pixel whose ideal position still reprojects this far (px) from where it should is reported.
 RESIDUAL_WARN_PX = 1e-3
 # The canvas may grow by at most this fraction of the image on each side (guards wild lens models).
@@ -51,7 +49,7 @@ def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> tup
         pixels: [N, 2] float64 distorted pixel coordinates. K: [3, 3]. dist: [D] OpenCV coefficients.
     Returns:
         ([N, 2] normalised (x/z, y/z), [N] reprojection residual in pixels). cv2.undistortPoints gives
-        the start, then Newton steps on :func:`distort_normalized` (the same model as projection).
+        the start, then Newton steps on the projection's own model, with its exact Jacobian.
     """
     pts = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10)
@@ -62,25 +60,23 @@ def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> tup
     f, c = np.array([K[0, 0], K[1, 1]]), K[:2, 2]
     target = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
 
-    def project(points: np.ndarray) -> np.ndarray:
-        return distort_normalized(torch.as_tensor(points)[None], dist_t)[0].numpy() * f + c
+    def project(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels [M, 2] of normalised points and their Jacobian [M, 2, 2]."""
+        distorted, jac = distort_with_jacobian(torch.as_tensor(points)[None], dist_t)
+        return distorted[0].numpy() * f + c, jac[0].numpy() * f[:, None]
 
     todo = np.arange(len(target))
     for _ in range(NEWTON_STEPS):
-        r = project(xy[todo]) - target[todo]
+        pixels_now, jac = project(xy[todo])
+        r = pixels_now - target[todo]
         needs = np.linalg.norm(r, axis=-1) > NEWTON_SKIP_PX
-        todo, r = todo[needs], r[needs]
+        todo, r, jac = todo[needs], r[needs], jac[needs]
         if not len(todo):
             break
-        # Per-point 2x2 Jacobian by central differences (the model is smooth), inverted in closed form.
-        p = xy[todo]
-        jx = (project(p + [NEWTON_FD_STEP, 0]) - project(p - [NEWTON_FD_STEP, 0])) / (2 * NEWTON_FD_STEP)
-        jy = (project(p + [0, NEWTON_FD_STEP]) - project(p - [0, NEWTON_FD_STEP])) / (2 * NEWTON_FD_STEP)
-        det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
-        step = np.stack([jy[:, 1] * r[:, 0] - jy[:, 0] * r[:, 1], -jx[:, 1] * r[:, 0] + jx[:, 0] * r[:, 1]], -1)
+        det = np.linalg.det(jac)
         ok = np.abs(det) > 0
-        xy[todo[ok]] = p[ok] - step[ok] / det[ok, None]
-    residual = np.linalg.norm(project(xy) - target, axis=-1)
+        xy[todo[ok]] -= np.linalg.solve(jac[ok], r[ok, :, None])[..., 0]
+    residual = np.linalg.norm(project(xy)[0] - target, axis=-1)
     return xy, residual
 
 

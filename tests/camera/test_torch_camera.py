@@ -7,7 +7,8 @@ import torch
 
 from facecap.camera.model import Calibration, Camera
 from facecap.camera.torch_camera import (CameraTensors, canvas_size, near_far_from_points, project_points,
-                                         scaled_intrinsics, scaled_size, world_to_camera, world_to_clip)
+                                         project_points_with_jacobian, scaled_intrinsics, scaled_size, world_to_camera,
+                                         world_to_clip)
 from facecap.errors import ShapeError
 
 # Scale of random distortion per coefficient (k1 k2 p1 p2 k3 k4 k5 k6 s1 s2 s3 s4 tauX tauY): a realistic lens.
@@ -40,6 +41,22 @@ def test_project_points_matches_cv2(rng, n_dist):
     for b in range(2):
         for c, cam in enumerate(calib.cameras):
             np.testing.assert_allclose(uv[b, c], cv2_project(X[b], cam), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("n_dist", [0, 4, 5, 8, 12, 14])
+def test_projection_jacobian_matches_cv2s(rng, n_dist):
+    """cv2.projectPoints' own Jacobian w.r.t. tvec is d pixel / d camera-frame point; times R, w.r.t. the world point."""
+    calib = random_calibration(rng, n_dist=n_dist)
+    cams = CameraTensors.from_calibration(calib, dtype=torch.float64)
+    X = rng.normal(size=(2, 40, 3)) * 60
+    uv, J = project_points_with_jacobian(torch.as_tensor(X), cams)
+    assert uv.shape == (2, 3, 40, 2) and J.shape == (2, 3, 40, 2, 3)
+    np.testing.assert_array_equal(uv.numpy(), project_points(torch.as_tensor(X), cams).numpy())
+    for b in range(2):
+        for c, cam in enumerate(calib.cameras):
+            jac = cv2.projectPoints(X[b], cv2.Rodrigues(cam.R)[0], cam.t, cam.K, cam.dist)[1]   # [2N, 10 + D]
+            d_tvec = jac[:, 3:6].reshape(40, 2, 3)
+            np.testing.assert_allclose(J[b, c].numpy(), d_tvec @ cam.R, rtol=1e-6, atol=1e-8)
 
 
 def test_project_points_float32_and_unbatched(rng):

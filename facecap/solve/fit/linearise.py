@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from facecap.camera.torch_camera import CameraTensors, project_points, world_to_camera
+from facecap.camera.torch_camera import project_points_with_jacobian, world_to_camera
 from facecap.geometry.rotations import skew_matrix
 from facecap.render.shading import sh_basis, vertex_normals
 from facecap.rig.evaluate import TorchRig, corrective_activations
@@ -41,15 +41,6 @@ class Linearisation:
     appearance: Appearance
     appearance_stats: AppearanceStats
     outline: Outline | None = None  # the outline points the silhouette term used (None: no silhouette term)
-
-
-def _point_jacobian(X: torch.Tensor, cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixels [B, C, M, 2] of [B, M, 3] points and their Jacobian [B, C, M, 2, 3] (forward JVPs, vectorised
-    over the three axes; the projection itself is not batched by them, so it is computed once)."""
-    def along(direction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.func.jvp(lambda points: project_points(points, cams), (X,), (direction,))
-    axes = torch.eye(3, dtype=X.dtype, device=X.device)[:, None, None, :].expand(3, *X.shape)
-    return torch.func.vmap(along, out_dims=(None, -1))(axes)
 
 
 def _sample_with_gradient(sample: Callable[[torch.Tensor], torch.Tensor],
@@ -128,7 +119,7 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     normals = vertex_normals(verts, model.faces)[:, model.samples]
     basis = sh_basis(normals)                                                # [B, N, 9]
     points = torch.cat([verts[:, model.samples], verts[:, model.landmarks]], 1)
-    pixels, proj_jac = _point_jacobian(points, model.cams)
+    pixels, proj_jac = project_points_with_jacobian(points, model.cams)
     s = obs.scale
     observed, image_grad = _sample_with_gradient(lambda px: sample_images(obs.images, px),
                                                  pixels[:, :, :N] * s + (s - 1) / 2)
