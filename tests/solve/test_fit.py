@@ -405,6 +405,24 @@ def test_pixels_per_unit_is_focal_length_over_depth():
     assert model.pixels_per_unit(R, t) == pytest.approx(120 / np.tan(np.radians(15)) / 700, rel=1e-5)
 
 
+def test_sample_normals_need_only_the_triangles_around_the_samples():
+    """The fit's sample normals come from the triangles with a sampled corner: the whole mesh's normals there."""
+    from facecap.camera.torch_camera import CameraTensors
+    from facecap.render.shading import vertex_normals
+    from facecap.solve.fit.appearance import photometric_samples
+    from facecap.solve.fit.problem import FitModel
+    from facecap.synth.cameras import make_camera_ring
+
+    rig = build_demo_head().in_units("mm")
+    ring = make_camera_ring(2, (320, 240), distance=700.0, target=(0.0, 0.0, 0.0), fov_deg=30.0)
+    model = FitModel.build(rig, CameraTensors.from_calibration(ring), photometric_samples(rig, ["mouth_interior"]),
+                           "cpu")
+    assert len(model.sample_faces) < len(model.faces)
+    weights = torch.rand(2, rig.num_shapes, generator=torch.Generator().manual_seed(0))
+    verts = model.rig.evaluate(weights, torch.eye(3).expand(2, 3, 3), torch.zeros(2, 3))
+    torch.testing.assert_close(model.sample_normals(verts), vertex_normals(verts, model.faces)[:, model.samples])
+
+
 def test_l1_scales_with_the_faces_pixels_per_millimetre(tiny_take, tmp_path, monkeypatch):
     """Every photometric stage weighs l1 by the face's pixels per millimetre: the tiny take's ring
     (320x240, 30° field of view, 700 mm away) images the head at 0.64 px/mm."""

@@ -16,7 +16,7 @@ import torch
 
 from facecap.camera.torch_camera import project_points_with_jacobian, world_to_camera
 from facecap.geometry.rotations import skew_matrix
-from facecap.render.shading import sh_basis, vertex_normals
+from facecap.render.shading import sh_basis
 from facecap.rig.evaluate import TorchRig, corrective_activations
 from facecap.solve.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
                                          solve_appearance)
@@ -116,7 +116,7 @@ def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: 
     loss = config.loss
     N = model.samples.shape[0]
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    normals = vertex_normals(verts, model.faces)[:, model.samples]
+    normals = model.sample_normals(verts)
     basis = sh_basis(normals)                                                # [B, N, 9]
     points = torch.cat([verts[:, model.samples], verts[:, model.landmarks]], 1)
     pixels, proj_jac = project_points_with_jacobian(points, model.cams)

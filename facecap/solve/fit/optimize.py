@@ -21,7 +21,6 @@ import torch
 
 from facecap.camera.torch_camera import project_points
 from facecap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from facecap.render.shading import vertex_normals
 from facecap.solve.fit.appearance import Appearance, initial_albedo, sample_images, splat_visibility
 from facecap.solve.fit.config import FitConfig
 from facecap.solve.fit.linearise import Linearisation, linearise
@@ -205,8 +204,7 @@ def _commit(state: SequenceState, lin: Linearisation, p: FrameParams) -> None:
 def sample_visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
     """[B, C, N] which cameras see each photometric sample of the frames ``p``."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    normals = vertex_normals(verts, model.faces)
-    return splat_visibility(verts[:, model.samples], normals[:, model.samples], model.cams, verts)
+    return splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
 
 
 def initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:

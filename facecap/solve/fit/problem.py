@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
+from facecap.render.shading import vertex_normals
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import Appearance, AppearanceStats
@@ -25,7 +26,9 @@ class FitModel:
         rig: the tracking rig in the calibration's units (every vertex: normals and occlusion).
         rows: the same rig at ``samples`` then ``landmarks`` only (the Jacobian's rows).
         faces: [F, 3] long; modelled_faces: [F'] the drawn triangles whose corners are all sampled
-            (what the photometric model explains; the QA render shows these). cams: the take's cameras.
+            (what the photometric model explains; the QA render shows these); sample_faces: [F'', 3] the
+            triangles with a sampled corner, all that the samples' normals need (half of ICT's). cams: the
+            take's cameras.
         samples: [N] face-region vertices sampled photometrically; landmarks: [L] rig landmark vertices.
         head_centre: [3] the samples' centroid in head coordinates; head_radius: their RMS distance
             from it, which turns radians into lengths.
@@ -39,6 +42,7 @@ class FitModel:
     rows: TorchRig
     faces: torch.Tensor
     modelled_faces: torch.Tensor
+    sample_faces: torch.Tensor
     cams: CameraTensors
     samples: torch.Tensor
     landmarks: torch.Tensor
@@ -56,13 +60,16 @@ class FitModel:
         centre = head.mean(0)
         drawn = rig.opaque_faces()
         modelled = drawn[np.isin(rig.faces[drawn], samples).all(axis=1)]
+        around_samples = rig.faces[np.isin(rig.faces, samples).any(axis=1)]
         stride = max(1, -(-len(samples) // HESSIAN_SAMPLES))
         sampled_rows = np.arange(0, len(samples), stride)
         hessian_rows = np.concatenate([sampled_rows, len(samples) + np.arange(len(rig.landmark_vertices))])
         hessian_scale = np.where(hessian_rows < len(samples), stride, 1.0)
         return cls(rig=TorchRig.from_rig(rig, device), rows=TorchRig.from_rig(rig, device, vertices=rows),
                    faces=torch.as_tensor(rig.faces, device=device).long(),
-                   modelled_faces=torch.as_tensor(modelled, device=device).long(), cams=cams.to(device),
+                   modelled_faces=torch.as_tensor(modelled, device=device).long(),
+                   sample_faces=torch.as_tensor(around_samples, device=device).long(),
+                   cams=cams.to(device),
                    samples=torch.as_tensor(samples, device=device).long(),
                    landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
                    head_centre=torch.as_tensor(centre, device=device, dtype=torch.float32),
@@ -71,6 +78,10 @@ class FitModel:
                    hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32),
                    hessian_samples=len(sampled_rows),
                    sample_edges=torch.as_tensor(mesh_edges(rig.faces[modelled], samples), device=device).long())
+
+    def sample_normals(self, verts: torch.Tensor) -> torch.Tensor:
+        """[B, N, 3] unit normals at the samples of [B, V, 3] posed vertices."""
+        return vertex_normals(verts, self.sample_faces)[:, self.samples]
 
     def pixels_per_unit(self, R: torch.Tensor, t: torch.Tensor) -> float:
         """How finely the cameras resolve the head posed by [T, 3, 3] ``R`` and [T, 3] ``t``: focal

@@ -20,7 +20,7 @@ import torch
 
 from facecap.camera.torch_camera import project_points
 from facecap.render.renderer import render_attribute
-from facecap.render.shading import sh_basis, vertex_normals
+from facecap.render.shading import sh_basis
 from facecap.solve.fit.appearance import sample_images, splat_visibility
 from facecap.solve.fit.problem import FitModel, SequenceState
 
@@ -55,8 +55,7 @@ def check_frames(model: FitModel, state: SequenceState, frames: np.ndarray, imag
     """
     index = torch.as_tensor(frames, device=state.weights.device)
     verts = model.rig.evaluate(state.weights[index], state.R[index], state.t[index], identity=state.identity)
-    normals = vertex_normals(verts, model.faces)
-    X, n = verts[:, model.samples], normals[:, model.samples]
+    X, n = verts[:, model.samples], model.sample_normals(verts)
     visible = splat_visibility(X, n, model.cams, verts).to(images.dtype)[..., None]
     appearance = state.appearance
     predicted = appearance.predict(sh_basis(n))
