@@ -93,6 +93,28 @@ class Landmarks2D:
         return Landmarks2D(self.points[:, idx], self.confidence[:, idx], tuple(names), self.scheme, self.frames)
 
 
+    def for_take(self, num_frames: int, source: str = "landmarks") -> "Landmarks2D":
+        """Row t is take frame t, for t < ``num_frames``: a file's ``frames`` place its rows; take frames it
+        lacks get no landmarks (the fit interpolates them) and its frames beyond the take are dropped, each
+        said in the log. Raises FormatError when it has none of the take's frames."""
+        numbers = self.frame_numbers
+        inside = (numbers >= 0) & (numbers < num_frames)
+        if not inside.any():
+            raise FormatError(f"{source}: its frames ({numbers.min()}..{numbers.max()}) are none of the take's "
+                              f"{num_frames} (frame numbers count from the take's frame_range start)")
+        if not inside.all():
+            log.warning("%s: %d of its frames lie outside the take's %d frames and are ignored", source,
+                        int((~inside).sum()), num_frames)
+        points = np.zeros((num_frames, *self.points.shape[1:]))
+        confidence = np.zeros((num_frames, *self.confidence.shape[1:]))
+        points[numbers[inside]] = self.points[inside]
+        confidence[numbers[inside]] = self.confidence[inside]
+        lacking = num_frames - len(np.unique(numbers[inside]))
+        if lacking:
+            log.warning("%s: no landmarks for %d of the take's %d frames; they are interpolated", source, lacking,
+                        num_frames)
+        return Landmarks2D(points, confidence, self.camera_names, self.scheme)
+
 def save_landmarks(landmarks: Landmarks2D, path: str | Path) -> None:
     """Write ``facecap-landmarks`` v1 JSON atomically."""
     path = Path(path)

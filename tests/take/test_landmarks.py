@@ -61,6 +61,25 @@ def test_guards(tmp_path):
             load_landmarks(bad)
 
 
+def test_a_files_frames_are_placed_on_the_takes(rng, caplog):
+    """Rows go to the take frames the file names; frames it lacks get no landmarks, frames beyond the take go."""
+    lm = Landmarks2D(rng.uniform(0, 500, (3, 2, 68, 2)), rng.uniform(0.5, 1, (3, 2, 68)), ("a", "b"),
+                     frames=[3, 0, 7])
+    with caplog.at_level("WARNING"):
+        take = lm.for_take(5, "lm.json")
+    assert take.num_frames == 5 and take.frame_numbers.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(take.points[3], lm.points[0])
+    np.testing.assert_array_equal(take.points[0], lm.points[1])
+    assert take.confidence[[1, 2, 4]].max() == 0 and take.confidence[[0, 3]].min() >= 0.5
+    assert "1 of its frames lie outside the take's 5 frames" in caplog.text
+    assert "no landmarks for 3 of the take's 5 frames" in caplog.text
+    whole = Landmarks2D(lm.points, lm.confidence, ("a", "b"))            # no frames: rows 0, 1, 2
+    np.testing.assert_array_equal(whole.for_take(2).points, lm.points[:2])
+    later = Landmarks2D(lm.points[:2], lm.confidence[:2], ("a", "b"), frames=[10, 12])
+    with pytest.raises(FormatError, match=r"lm.json: its frames \(10..12\) are none of the take's 5"):
+        later.for_take(5, "lm.json")
+
+
 def test_missing_model_says_where_to_get_it(tmp_path):
     with pytest.raises(FacecapError, match="model not found: .*never downloads.*storage.googleapis.com"):
         MediaPipeFaceDetector(tmp_path / "face_landmarker.task")

@@ -77,7 +77,8 @@ def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmark
     """Landmarks from the user's file, else detected with MediaPipe (cached)."""
     source = config.landmarks
     if not source.detected:
-        return load_landmarks(source.landmarks_file).cameras(take.camera_names)
+        landmarks = load_landmarks(source.landmarks_file).cameras(take.camera_names)
+        return landmarks.for_take(take.num_frames, source.landmarks_file)
     if not source.model_path:
         raise ConfigError("config key 'landmarks.model_path': give MediaPipe's face_landmarker.task, or a "
                           "landmarks file with landmarks.landmarks_file")
