@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from facecap.config import load_config
-from facecap.rig import load_rig
+from facecap.rig import Rig, load_rig
 from facecap.export.animation import Animation
 from facecap.solve.accuracy import animation_accuracy
-from facecap.solve.fit import FitConfig, fit_take
+from facecap.solve.fit import FitConfig, FitResult, fit_take
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene
 from facecap.synth.take import SynthConfig, synthesize_take
@@ -36,7 +36,8 @@ from shared_data import ICT_FULL, SHARED
 LANDMARK_NOISE_PX = 1.0
 
 
-def make_take(views: int, size: tuple[int, int], frames: int, device: str, out_dir: Path):
+def make_take(views: int, size: tuple[int, int], frames: int, device: str,
+              out_dir: Path) -> tuple[Rig, Path, Animation]:
     """A JPEG take of the ICT rig with its truth and stand-in landmarks: (rig, take folder, truth)."""
     rig = load_rig(ICT_FULL)
     synth = load_config(SynthConfig, None, [f"ring.num_cameras={views}", f"ring.width={size[0]}",
@@ -51,7 +52,7 @@ def make_take(views: int, size: tuple[int, int], frames: int, device: str, out_d
     return rig, take, truth
 
 
-def fit(rig, take: Path, device: str, overrides: list[str], out_dir: Path):
+def fit(rig: Rig, take: Path, device: str, overrides: list[str], out_dir: Path) -> tuple[FitResult, float]:
     """The fit of ``take`` on ``device``, and its frames/s."""
     extra = [f"landmarks.landmarks_file={take / 'landmarks.json'}", f"device={device}", "qa_video=false"]
     result = fit_take(take, take / "calibration.json", rig, load_config(FitConfig, None, extra + overrides), out_dir)
