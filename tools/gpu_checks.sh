@@ -36,7 +36,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $out/NAM
 
 step gpu 30 python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())"
 step cuda_tests 200 python3 -m pytest -q -p no:cacheprovider -m cuda tests
-step bench_render 60 python3 tools/bench_render.py --rig "$rig"
+step bench_render 60 python3 tools/bench_render.py
 work=$(mktemp -d)   # the synthetic take and the fits: large, and not wanted back
 step bench_fit_views 280 python3 tools/bench_fit_views.py --device cuda --threads "$(nproc)" --compare-cpu 4 \
     --out "$work"
