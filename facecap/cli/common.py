@@ -5,7 +5,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, TypeVar
 
-from facecap.config import describe_config, load_config, save_config
+from facecap.config import config_to_dict, describe_config, load_config, save_config
 
 __all__ = ["add_command", "add_config_options", "config_from_args", "prepare_output_dir"]
 
@@ -25,14 +25,30 @@ def add_command(subparsers: Any, name: str, summary: str, description: str, exam
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(command_name=name)
     if config_cls is not None:
-        add_config_options(parser)
+        add_config_options(parser, config_cls)
     return parser
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
+def add_config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file of config keys (see configs/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key, e.g. --set solver.lambda_l1=0.05 (repeatable)")
+                        help=f"override one config key (listed below), e.g. --set {_example_override(config_cls)} "
+                             "(repeatable)")
+
+
+def _example_override(config_cls: type) -> str:
+    """``key=default`` of one of the command's own numeric keys, a dotted one where there is one."""
+    def leaves(section: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+        found = []
+        for key, value in section.items():
+            if isinstance(value, dict):
+                found += leaves(value, f"{prefix}{key}.")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                found.append((f"{prefix}{key}", value))
+        return found
+    numeric = leaves(config_to_dict(config_cls()))
+    key, value = next((kv for kv in numeric if "." in kv[0]), numeric[0] if numeric else ("KEY", "VALUE"))
+    return f"{key}={value}"
 
 
 def config_from_args(config_cls: type[C], args: argparse.Namespace) -> C:
