@@ -32,7 +32,8 @@ from facecap.solve.accuracy import true_identity, weights_in_rig_order
 from facecap.solve.fit import FitConfig
 from facecap.solve.fit.evidence import evidence_at
 from facecap.solve.fit.feed import read_batch
-from facecap.solve.fit.pipeline import resolution_scaled, tracked_rig
+from facecap.solve.fit.optimize import face_brightness
+from facecap.solve.fit.pipeline import brightness_scaled, resolution_scaled, tracked_rig
 from facecap.solve.fit.problem import FitModel, SequenceState
 from facecap.take import open_take
 from facecap.take.landmarks import load_landmarks
@@ -75,6 +76,8 @@ def main() -> int:
     frames = np.unique(np.linspace(0, truth.num_frames - 1, args.frames).round().astype(int))
     with open_take(take_dir, calibration) as take:
         batch = read_batch(take, frames, device, silhouettes=config.loss.silhouette > 0)
+    config = brightness_scaled(config, face_brightness(model, state.frame_params(torch.as_tensor(frames)),
+                                                       batch.images))
     evidence = evidence_at(model, state, frames, batch.observations(load_landmarks(take_dir / "landmarks_gt.json"),
                                                                      1.0), config)
 

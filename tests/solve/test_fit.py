@@ -435,6 +435,50 @@ def test_l1_scales_with_the_faces_pixels_per_millimetre(tiny_take, tmp_path, mon
     assert l1[0] == pytest.approx(config.loss.l1 * 120 / np.tan(np.radians(15)) / 700, rel=0.03)
 
 
+def test_photometric_term_is_the_same_at_any_brightness(tiny_take):
+    """A face half as bright (its images, albedo and camera offsets halved) gives the same energy and
+    normal equations once the term is measured relative to its brightness."""
+    from facecap.solve.fit.linearise import linearise
+    from facecap.solve.fit.optimize import face_brightness
+    from facecap.solve.fit.pipeline import brightness_scaled
+
+    config = _config(tiny_take[1], True)
+    model, p, obs, visible, appearance, _ = _linearised_tiny_take(tiny_take, config)
+    dark_obs = dataclasses.replace(obs, images=obs.images * 0.5)
+    dark_appearance = dataclasses.replace(appearance, albedo=appearance.albedo * 0.5, bias=appearance.bias * 0.5)
+    brightness = face_brightness(model, p, obs.images)
+    assert 0.05 < brightness < 0.95
+    assert face_brightness(model, p, dark_obs.images) == pytest.approx(0.5 * brightness, rel=1e-6)
+    bright = linearise(model, p, obs, visible, appearance, None, brightness_scaled(config, brightness), 0)
+    dark = linearise(model, p, dark_obs, visible, dark_appearance, None, brightness_scaled(config, 0.5 * brightness), 0)
+    assert dark.terms["photometric"] == pytest.approx(bright.terms["photometric"], rel=1e-4)
+    torch.testing.assert_close(dark.JtJ, bright.JtJ, rtol=1e-3, atol=1e-6 * float(bright.JtJ.abs().max()))
+    torch.testing.assert_close(dark.grad, bright.grad, rtol=1e-3, atol=1e-5 * float(bright.grad.abs().max()))
+    unscaled = linearise(model, p, dark_obs, visible, dark_appearance, None, config, 0)
+    assert unscaled.terms["photometric"] < 0.7 * bright.terms["photometric"]
+
+
+def test_fit_weighs_colour_differences_by_the_takes_brightness(tiny_take, tmp_path, monkeypatch):
+    """Every photometric stage of a take seen at half the brightness has half the Charbonnier scale and
+    twice the weight."""
+    import facecap.solve.fit.feed as feed
+
+    rig, take, _ = tiny_take
+    config = dataclasses.replace(_config(take, True), qa_video=False)
+    runs = []
+    for factor in (1.0, 0.5):
+        to_device = feed.frames_to_device
+        monkeypatch.setattr(feed, "frames_to_device", lambda stored, device: to_device(stored, device) * factor)
+        losses = _spy_on_stage_losses(monkeypatch)
+        fit_take(take, take / "calibration.json", rig, config, tmp_path / str(factor))
+        monkeypatch.undo()
+        assert len(losses) > 2 and all(loss == losses[0] for loss in losses)
+        runs.append(losses[0])
+    bright, dark = runs
+    assert dark.photometric_eps == pytest.approx(0.5 * bright.photometric_eps, rel=0.02)
+    assert dark.photometric == pytest.approx(2 * bright.photometric, rel=0.02)
+
+
 def test_sparsity_penalty_is_l1_at_zero_and_log_sum_beyond():
     """The log-sum penalty's gradient matches central differences, its slope is l1's at 0 and half
     of it at w = s, and without a scale it is plain l1."""

@@ -27,7 +27,7 @@ from facecap.solve.fit.linearise import Linearisation, linearise
 from facecap.solve.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
 
 __all__ = ["optimise_batch", "batches", "sparsity_penalty", "data_normal_matrix", "sample_visibility",
-           "initial_appearance", "TEMPORAL_CONTEXT", "FIRST_APPEARANCE_ROUNDS"]
+           "face_brightness", "initial_appearance", "TEMPORAL_CONTEXT", "FIRST_APPEARANCE_ROUNDS"]
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,16 @@ def sample_visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
     """[B, C, N] which cameras see each photometric sample of the frames ``p``."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     return splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+
+
+def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor) -> float:
+    """The median colour value over the samples the cameras see in [B, C, 3, H, W] full-resolution ``images``
+    of the frames ``p``: what a face's colour differences are in proportion to (its albedo, the light, the
+    exposure)."""
+    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
+    observed = sample_images(images, project_points(verts[:, model.samples], model.cams))
+    seen = observed[sample_visibility(model, p)]
+    return float(seen.median()) if seen.numel() else float("nan")
 
 
 def initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:
