@@ -1,7 +1,7 @@
 """Benchmark `facecap fit` on the ground-truth takes: accuracy against issue 5's targets, and frames/s.
 
 Usage:  python tools/bench_fit.py [--takes dev_ict_4cam dev_ict_3cam_identity] [--landmarks mediapipe|truth]
-                                  [--threads 2] [--out bench_fit] [--set key=value ...]
+                                  [--brightness 1.0] [--threads 2] [--out bench_fit] [--set key=value ...]
 
 For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes) it fits the take with the
 ICT rig and the default config (plus --set overrides), scores the result with
@@ -10,7 +10,8 @@ pose), and prints the figures beside the targets, and the shapes whose weights m
 with their bias, are in bench_fit.json). Landmarks come from MediaPipe (the normal use;
 ../shared/models/face_landmarker.task) or from the take's landmarks_gt.json (the detector taken
 out of the error budget). Frames/s is the whole fit's wall time, landmark detection excluded
-when the detections are cached.
+when the detections are cached. --brightness scales every frame as the fit reads it, after decoding
+(not the landmark detector's), to stand for a darker face or exposure.
 """
 
 import argparse
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import facecap.solve.fit.feed as frame_feed
 from facecap.config import load_config
 from facecap.export.animation import load_animation_json, save_animation_json
 from facecap.rig import load_rig
@@ -58,6 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--takes", nargs="+", default=["dev_ict_4cam", "dev_ict_3cam_identity"])
     parser.add_argument("--landmarks", choices=["mediapipe", "truth"], default="mediapipe")
+    parser.add_argument("--brightness", type=float, default=1.0, help="scale of the frames the fit sees")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=Path("bench_fit"), help="output folder (fits, caches, JSON)")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="fit config overrides key=value")
@@ -67,7 +70,11 @@ def main() -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    rows = [bench_take(name, args.landmarks, args.overrides, args.out) for name in args.takes]
+    if args.brightness != 1.0:
+        to_device = frame_feed.frames_to_device
+        frame_feed.frames_to_device = lambda stored, device: to_device(stored, device).mul_(args.brightness)
+    rows = [{**bench_take(name, args.landmarks, args.overrides, args.out), "brightness": args.brightness}
+            for name in args.takes]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_fit.json").write_text(json.dumps(rows, indent=1))
     print(f"\n{'take':24s} " + " ".join(f"{k:>22s}" for k in TARGETS) + f" {'frames/s':>9s}")
