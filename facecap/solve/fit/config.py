@@ -25,15 +25,21 @@ class LandmarkConfig:
         return not self.landmarks_file
 
 
+# The median face colour (in [0, 1]) that the photometric term's weight and scale are given for: the dev
+# takes' faces are 0.32-0.35. A take's own face rescales them (pipeline.brightness_scaled).
+REFERENCE_BRIGHTNESS = 0.33
+
+
 @dataclass
 class LossWeights:
     """Weights of the loss terms. Data terms are means per frame, so weights compare across takes and rigs."""
 
     photometric: float = field(1.0, "robust colour difference over the visible face samples (colours in [0, 1]), "
-                                    "for a face whose median colour is 0.33; the colour differences are measured "
-                                    "relative to the take's face, so a darker face or exposure weighs the same")
+                                    f"for a face whose median colour is {REFERENCE_BRIGHTNESS}; the differences are "
+                                    "measured relative to the take's face, so a darker face or exposure weighs the "
+                                    "same")
     photometric_eps: float = field(0.03, "Charbonnier scale of the colour difference (fraction of full range) for "
-                                         "a face of median colour 0.33; scaled with the take's face")
+                                         f"a face of median colour {REFERENCE_BRIGHTNESS}; scaled with the take's face")
     albedo_tie: float = field(3.0, "how strongly each frame's albedo is tied to the take's (in cameras' worth "
                                    "of evidence); 0 leaves only multi-view consistency")
     landmark: float = field(0.002, "robust reprojection error of a landmarks file's points (per px, mean over "

@@ -21,7 +21,7 @@ from facecap.rig.evaluate import evaluate_rig
 from facecap.render.ops import make_context
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import photometric_samples
-from facecap.solve.fit.config import FitConfig
+from facecap.solve.fit.config import REFERENCE_BRIGHTNESS, FitConfig
 from facecap.solve.fit.feed import FrameBatch, default_threads, feed_batches
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
 from facecap.solve.fit.neutral import with_neutral_correction
@@ -36,8 +36,6 @@ __all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks", "tra
            "brightness_scaled"]
 
 log = logging.getLogger(__name__)
-
-REFERENCE_BRIGHTNESS = 0.33  # the median face colour that loss.photometric and loss.photometric_eps are given for
 
 
 @dataclass
@@ -238,8 +236,9 @@ def brightness_scaled(config: FitConfig, brightness: float) -> FitConfig:
     Colour differences are in proportion to the face's colours: a face half as bright (darker skin, less
     light, a shorter exposure) shows every edge and texture at half the contrast. Charbonnier's scale
     times ``b`` = brightness / REFERENCE_BRIGHTNESS and the weight over ``b`` make the term the same on
-    such a take, so that it keeps its balance with the pixel-based terms and the sparsity prior (measured
-    on dev_ict_4cam with its frames at half brightness: weight MAE 0.0115 -> 0.019 without this).
+    such a take, so that it keeps its balance with the pixel-based terms and the sparsity prior (dev_ict_4cam
+    with its frames at half brightness fitted to weight MAE 0.019 without this, and with it to its figures at
+    full brightness, 0.0117).
     """
     if not np.isfinite(brightness) or brightness <= 0:
         log.warning("no face colours seen at the initial head poses: the photometric term is left as configured")
