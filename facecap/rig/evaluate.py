@@ -8,6 +8,7 @@ with corrective activations ``c_j(w) = prod_i w[keys[j, i]]`` over the used key 
 """
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -17,8 +18,10 @@ from facecap.rig.model import Rig
 
 __all__ = ["corrective_activations", "evaluate_rig", "TorchRig"]
 
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-def corrective_activations(weights, keys):
+
+def corrective_activations(weights: Array, keys: np.ndarray | torch.Tensor) -> Array:
     """Products of key weights, for numpy arrays or torch tensors alike.
 
     Args:

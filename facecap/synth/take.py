@@ -11,6 +11,7 @@ pixel centres consistent) and the cameras' real lens distortion.
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -148,6 +149,17 @@ def _albedo(rig: Rig, device: torch.device, dtype: torch.dtype) -> tuple[torch.T
     return tex, uv, torch.zeros(rig.faces.shape, dtype=torch.long, device=device)
 
 
+def _clip_planes(meshes: Callable[[slice], torch.Tensor], cams: CameraTensors, num_frames: int,
+                 batch_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pair of [C] clip planes for the whole take, from the depth range of every frame's mesh."""
+    with torch.no_grad():
+        depth = torch.cat([world_to_camera(meshes(slice(i, i + batch_frames)), cams)[..., 2]
+                           for i in range(0, num_frames, batch_frames)])
+    if (depth <= 0).any():
+        raise ConfigError("part of the head is behind a camera; move the cameras or the head")
+    return depth.amin(dim=(0, 2)) * NEAR_FACTOR, depth.amax(dim=(0, 2)) * FAR_FACTOR
+
+
 class _FrameWriter:
     """Writes one camera's frames as a folder of images or an mp4 (imageio-ffmpeg, H.264, yuv420p)."""
 
@@ -226,38 +238,32 @@ def synthesize_take(rig: Rig, calibration: Calibration, animation: Animation, ou
                              torch.as_tensor(R_head[frames], device=device, dtype=dtype),
                              torch.as_tensor(t_head[frames], device=device, dtype=dtype))
 
-    # One pair of clip planes for the whole take, from the depth range of every frame's mesh.
-    with torch.no_grad():
-        depth = torch.cat([world_to_camera(meshes(slice(i, i + config.batch_frames)), cams)[..., 2]
-                           for i in range(0, animation.num_frames, config.batch_frames)])
-    if (depth <= 0).any():
-        raise ConfigError("part of the head is behind a camera; move the cameras or the head")
-    near_far = (depth.amin(dim=(0, 2)) * NEAR_FACTOR, depth.amax(dim=(0, 2)) * FAR_FACTOR)
-
+    near_far = _clip_planes(meshes, cams, animation.num_frames, config.batch_frames)
     ctx = make_context(config.backend, device)
     ss = config.supersample
     lens = lens_warp_for(cams, float(ss))
+
+    @torch.no_grad()
+    def render(frames: slice) -> torch.Tensor:
+        """[B, C, H, W, 3] linear images of ``frames``, supersampled and box-filtered, times the camera gains."""
+        img = render_views(ctx, meshes(frames), faces, uv, uv_faces, tex, sh_t, cams, ones, ones * 0, background,
+                           scale=float(ss), faces_subset=subset, lens=lens if lens is not None else "none",
+                           near_far=near_far).image                        # [B, C, H*ss, W*ss, 3]
+        B, C = img.shape[:2]
+        if ss > 1:
+            img = F.avg_pool2d(img.reshape(B * C, *img.shape[2:]).permute(0, 3, 1, 2), ss)
+            img = img.permute(0, 2, 3, 1).reshape(B, C, H, W, 3)
+        return img * gains_t[None, :, None, None, :]
+
     writers = [_FrameWriter(out, name, (W, H), config, animation.fps) for name in cams.names]
     try:
         for start in tqdm(range(0, animation.num_frames, config.batch_frames), desc="synth", unit="batch",
                           disable=not log.isEnabledFor(logging.INFO)):
-            frames = slice(start, min(start + config.batch_frames, animation.num_frames))
-            with torch.no_grad():
-                verts = meshes(frames)
-                result = render_views(ctx, verts, faces, uv, uv_faces, tex, sh_t, cams, ones, ones * 0, background,
-                                      scale=float(ss), faces_subset=subset, lens=lens if lens is not None else "none",
-                                      near_far=near_far)
-                img = result.image                                             # [B, C, H*ss, W*ss, 3]
-                B, C = img.shape[:2]
-                if ss > 1:
-                    img = F.avg_pool2d(img.reshape(B * C, *img.shape[2:]).permute(0, 3, 1, 2), ss)
-                    img = img.permute(0, 2, 3, 1).reshape(B, C, H, W, 3)
-                img = img * gains_t[None, :, None, None, :]
+            img = render(slice(start, min(start + config.batch_frames, animation.num_frames)))
             pixels = img.cpu().numpy() * GREY_LEVELS + rng.normal(0, config.noise_sigma, size=img.shape)
-            pixels = np.clip(np.round(pixels), 0, GREY_LEVELS).astype(np.uint8)
-            for b in range(B):
-                for c, writer in enumerate(writers):
-                    writer.write(pixels[b, c])
+            for views in np.clip(np.round(pixels), 0, GREY_LEVELS).astype(np.uint8):
+                for writer, image in zip(writers, views):
+                    writer.write(image)
     finally:
         for writer in writers:
             writer.close()
@@ -270,7 +276,7 @@ def synthesize_take(rig: Rig, calibration: Calibration, animation: Animation, ou
                  "config": config_to_dict(config), "rig_units": rig.units, "num_vertices": rig.num_vertices,
                  "lighting": light_info, "camera_gains": {n: g.tolist() for n, g in zip(cams.names, gains)},
                  "noise_sigma": config.noise_sigma, "background": list(config.background),
-                 "supersample": ss}
+                 "supersample": config.supersample}
     truth = Animation(shape_names=rig.shape_names, weights=weights, R=R_head, t=t_head, fps=animation.fps,
                       units=calibration.units, frames=animation.frames, start_timecode=config.start_timecode,
                       extra={**animation.extra, "generator": generator})
