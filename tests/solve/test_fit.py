@@ -14,6 +14,7 @@ from facecap.export.animation import Animation, load_animation_json
 from facecap.rig import build_demo_head, load_rig
 from facecap.solve.accuracy import animation_accuracy, true_identity
 from facecap.solve.fit import FitConfig, InitConfig, fit_take, initialise_from_landmarks
+from facecap.solve.fit.pipeline import write_fit_report
 from facecap.solve.fit.config import LandmarkConfig, LossWeights, ScheduleConfig
 from facecap.solve.fit.linearise import charbonnier, eliminate_albedo
 from facecap.solve.fit.optimize import _second_difference_gram
@@ -425,14 +426,19 @@ def test_sample_normals_need_only_the_triangles_around_the_samples():
 
 def test_l1_scales_with_the_faces_pixels_per_millimetre(tiny_take, tmp_path, monkeypatch):
     """Every photometric stage weighs l1 by the face's pixels per millimetre: the tiny take's ring
-    (320x240, 30° field of view, 700 mm away) images the head at 0.64 px/mm."""
+    (320x240, 30° field of view, 700 mm away) images the head at 0.64 px/mm. The report says so."""
     rig, take, _ = tiny_take
     losses = _spy_on_stage_losses(monkeypatch)
     config = dataclasses.replace(_config(take, True), qa_video=False)
-    fit_take(take, take / "calibration.json", rig, config, tmp_path)
+    result = fit_take(take, take / "calibration.json", rig, config, tmp_path)
     l1 = [loss.l1 for loss in losses]
     assert len(l1) > 2 and len(set(l1)) == 1
     assert l1[0] == pytest.approx(config.loss.l1 * 120 / np.tan(np.radians(15)) / 700, rel=0.03)
+    # The report records the weights the stages used, beside the config's.
+    assert result.effective_loss == losses[0]
+    write_fit_report(result, config, tmp_path / "report.json")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["effective_loss"]["l1"] == pytest.approx(l1[0]) and report["config"]["loss"]["l1"] == config.loss.l1
 
 
 def test_photometric_term_is_the_same_at_any_brightness(tiny_take):

@@ -21,7 +21,7 @@ from facecap.rig.evaluate import evaluate_rig
 from facecap.render.ops import make_context
 from facecap.rig.model import Rig
 from facecap.solve.fit.appearance import photometric_samples
-from facecap.solve.fit.config import REFERENCE_BRIGHTNESS, FitConfig
+from facecap.solve.fit.config import REFERENCE_BRIGHTNESS, FitConfig, LossWeights
 from facecap.solve.fit.feed import FrameBatch, default_threads, feed_batches
 from facecap.solve.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
 from facecap.solve.fit.neutral import with_neutral_correction
@@ -32,8 +32,8 @@ from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 from facecap.units import unit_scale
 
-__all__ = ["FitResult", "fit_take", "resolve_device", "load_fit_landmarks", "tracked_rig", "resolution_scaled",
-           "brightness_scaled"]
+__all__ = ["FitResult", "fit_take", "write_fit_report", "resolve_device", "load_fit_landmarks", "tracked_rig",
+           "resolution_scaled", "brightness_scaled"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class FitResult:
         qa_video: the QA video's path, or None.
         loss_history: stage name -> losses per iteration, summed over batches.
         seconds: wall time per phase.
+        effective_loss: the loss weights the photometric stages used, the config's as scaled for the take
+            (``l1`` by the face's pixels per millimetre, the photometric term by its brightness; detected
+            landmarks at ``landmark_detected``); None without the photometric fit.
     """
 
     animation: Animation
@@ -63,6 +66,7 @@ class FitResult:
     qa_video: Path | None = None
     loss_history: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    effective_loss: LossWeights | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -158,12 +162,13 @@ class _TakeCheck:
 
 
 def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmarks: Landmarks2D, calib: Calibration,
-                     rig: Rig, config: FitConfig, device: torch.device, check: _TakeCheck) -> dict[str, list[float]]:
+                     rig: Rig, config: FitConfig, device: torch.device,
+                     check: _TakeCheck) -> tuple[dict[str, list[float]], LossWeights]:
     """Keyframes first (identity, appearance), a landmark re-init with that identity (for detections,
     corrected by the keyframes' fits), then the sweeps. Detected landmarks weigh ``loss.landmark_detected``
     in every stage, a landmarks file's ``loss.landmark``; ``loss.l1`` is scaled by the face's pixels per
     millimetre (:func:`resolution_scaled`), the photometric term by its brightness in the first batch read
-    (:func:`brightness_scaled`).
+    (:func:`brightness_scaled`). Returns the loss history and the loss weights so scaled.
 
     The frames come from :func:`feed_batches`, which reads each batch while the one before is fitted.
     Each batch of the last sweep is final when it is done: ``check`` sees it then, with the frames
@@ -206,7 +211,7 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
                 check.add(model, state, batch)
     finally:
         reader.close()
-    return history
+    return history, config.loss
 
 
 def tracked_rig(rig: Rig, units: str, config: FitConfig) -> tuple[Rig, np.ndarray]:
@@ -344,13 +349,15 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         lap("init")
         state = _state_from_init(init, config, device)
         history: dict[str, list[float]] = {}
+        effective_loss = None
         photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
         if config.photometric:
             cams = CameraTensors.from_calibration(calib, device=device)
             model = FitModel.build(track, cams, samples, device)
             check = _TakeCheck(take, config, device, out_dir)
             try:
-                history = _photometric_fit(take, model, state, landmarks, calib, track, config, device, check)
+                history, effective_loss = _photometric_fit(take, model, state, landmarks, calib, track, config,
+                                                           device, check)
             finally:
                 check.close()
             photometric_rms, qa_video = check.errors, check.path
@@ -365,11 +372,13 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     log.info("fit %d frames in %.1f s (%.2f frames/s), median landmark error %.2f px", anim.num_frames,
              seconds["total"], anim.num_frames / seconds["total"], float(np.median(errors)))
     return FitResult(animation=anim, identity=identity, frame_ok=init.frame_ok, landmark_error_px=errors,
-                     photometric_rms=photometric_rms, qa_video=qa_video, loss_history=history, seconds=seconds)
+                     photometric_rms=photometric_rms, qa_video=qa_video, loss_history=history, seconds=seconds,
+                     effective_loss=effective_loss)
 
 
 def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> None:
-    """The JSON report: per-frame landmark error and interpolation flags, timings, config."""
+    """The JSON report: per-frame landmark error and interpolation flags, timings, config and the loss
+    weights as the take scaled them."""
     report = {
         "frames": [{"frame": int(f), "landmark_error_px": float(e),
                     "photometric_rms": None if np.isnan(p) else float(p), "interpolated": not bool(ok)}
@@ -379,5 +388,6 @@ def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> 
         "seconds": result.seconds,
         "frames_per_second": result.animation.num_frames / max(result.seconds.get("total", 1e-9), 1e-9),
         "config": config_to_dict(config),
+        "effective_loss": None if result.effective_loss is None else config_to_dict(result.effective_loss),
     }
     Path(path).write_text(json.dumps(report, indent=1))
