@@ -229,7 +229,7 @@ def project_points(X_world: torch.Tensor, cams: CameraTensors, distort: bool = T
     xy = (Xc[..., :2] / z).transpose(0, 1)                      # [C, B, N, 2]
     if distort:
         xy = distort_normalized(xy, cams.dist)
-    uv = (xy * _focal(cams) + cams.K[:, :2, 2][:, None, None]).transpose(0, 1)
+    uv = _to_pixels(xy, cams)
     return uv[0] if single else uv
 
 
@@ -243,12 +243,16 @@ def project_points_with_jacobian(X_world: torch.Tensor, cams: CameraTensors) -> 
     z = depth.clamp(min=MIN_DEPTH)
     xy = Xc[..., :2] / z                                                            # as project_points
     distorted, J_lens = distort_with_jacobian(xy.transpose(0, 1), cams.dist)
-    f = _focal(cams)
-    uv = (distorted * f + cams.K[:, :2, 2][:, None, None]).transpose(0, 1)
-    J_xy = (f[..., None] * J_lens).transpose(0, 1) / z[..., None]                   # d uv / d (Xc_x, Xc_y)
+    uv = _to_pixels(distorted, cams)
+    J_xy = (_focal(cams)[..., None] * J_lens).transpose(0, 1) / z[..., None]                   # d uv / d (Xc_x, Xc_y)
     J_z = -(J_xy @ (xy * (depth > MIN_DEPTH))[..., None])                          # d uv / d Xc_z
     J_cam = torch.cat([J_xy, J_z], -1)                                              # [B, C, N, 2, 3]
     return uv, J_cam @ cams.R[None, :, None]
+
+
+def _to_pixels(xy: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
+    """[C, B, N, 2] (distorted) normalised coordinates -> [B, C, N, 2] pixels through fx, fy, cx, cy."""
+    return (xy * _focal(cams) + cams.K[:, :2, 2][:, None, None]).transpose(0, 1)
 
 
 def _focal(cams: CameraTensors) -> torch.Tensor:

@@ -92,7 +92,6 @@ class Landmarks2D:
         idx = [self.camera_names.index(n) for n in names]
         return Landmarks2D(self.points[:, idx], self.confidence[:, idx], tuple(names), self.scheme, self.frames)
 
-
     def for_take(self, num_frames: int, source: str = "landmarks") -> "Landmarks2D":
         """Row t is take frame t, for t < ``num_frames``: a file's ``frames`` place its rows; take frames it
         lacks get no landmarks (the fit interpolates them) and its frames beyond the take are dropped, each
@@ -114,6 +113,7 @@ class Landmarks2D:
             log.warning("%s: no landmarks for %d of the take's %d frames; they are interpolated", source, lacking,
                         num_frames)
         return Landmarks2D(points, confidence, self.camera_names, self.scheme)
+
 
 def save_landmarks(landmarks: Landmarks2D, path: str | Path) -> None:
     """Write ``facecap-landmarks`` v1 JSON atomically."""
