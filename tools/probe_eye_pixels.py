@@ -1,7 +1,7 @@
 """How firmly an eye shape is determined when the eye is rendered in pixel space, eyeballs and all.
 
 Usage:  python tools/probe_eye_pixels.py [--take dev_ict_4cam] [--shape eyeSquint_L] [--no-eyeballs] [--lashes]
-                                         [--steps -0.1 -0.05 0 0.05 0.1]
+                                         [--steps -0.1 -0.05 0 0.05 0.1] [--fit animation.json]
 
 The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.solve.fit.appearance);
 on dev_ict_4cam that fits eyeSquint at about half its weight, and at the truth the sampled energy is
@@ -13,12 +13,16 @@ that shape's eye, with the eyeball unless ``--no-eyeballs`` (and the lash cards,
 each point taken through the lens's undistortion to the pinhole raster. Every vertex gets one colour
 for all frames and cameras, solved by least squares (reweighted for Charbonnier's loss) at each step,
 and the energy left is printed relative to its least. The cameras' gains come from the take's
-generator block, which only a probe may read. About half a minute.
+generator block, which only a probe may read. With ``--fit``, the frames are posed at a fitted
+animation's weights and head poses instead (the identity stays the truth's), and the steps are offsets
+from the fitted weight, so that the energy's least can be compared with the truth from where a fit
+stands. About half a minute.
 """
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -136,6 +140,7 @@ def main() -> int:
     parser.add_argument("--steps", type=float, nargs="+", help="offsets of the shape's weight (default: ±0.1)")
     parser.add_argument("--no-eyeballs", action="store_true", help="draw the face alone, as the fit samples it")
     parser.add_argument("--lashes", action="store_true", help="draw the lash cards, opaque")
+    parser.add_argument("--fit", type=Path, help="a fitted animation.json of the take: pose the frames as it does")
     args = parser.parse_args()
     take_dir = TAKES / args.take
     if not take_dir.is_dir() or not ICT_FULL.is_file():
@@ -151,16 +156,18 @@ def main() -> int:
     cams = CameraTensors.from_calibration(calibration)
     track = TorchRig.from_rig(rig.in_units(calibration.units), torch.device("cpu"))
     frames = np.array([f for f in FRAMES if f < truth.num_frames])
-    weights = weights_in_rig_order(truth, rig, truth.num_frames)[frames]
+    posed_as = truth if args.fit is None else load_animation_json(args.fit)
+    weights = weights_in_rig_order(posed_as, rig, truth.num_frames)[frames]
     k = rig.shape_names.index(args.shape)
-    moved = weights[:, k] > 0 if (weights[:, k] > 0).any() else np.ones(len(frames), bool)
+    true_weight = weights_in_rig_order(truth, rig, truth.num_frames)[frames, k]
+    moved = true_weight > 0 if (true_weight > 0).any() else np.ones(len(frames), bool)
     steps = args.steps or ([-0.1, -0.05, 0.0, 0.05, 0.1] if (weights[:, k] > 0).any() else [0.0, 0.05, 0.1, 0.15])
 
     def pose(offset: float) -> torch.Tensor:
         w = weights.copy()
         w[moved, k] = np.clip(w[moved, k] + offset, 0, 1)
-        return track.evaluate(torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(truth.R[frames]).float(),
-                              torch.as_tensor(truth.t[frames]).float(),
+        return track.evaluate(torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(posed_as.R[frames]).float(),
+                              torch.as_tensor(posed_as.t[frames]).float(),
                               identity=torch.as_tensor(true_identity(truth, rig)).float())
 
     tri, sclera = eye_triangles(rig, args.shape[-1], not args.no_eyeballs, args.lashes)
@@ -176,7 +183,8 @@ def main() -> int:
     rasters = [crops.coverage(ctx, pose(step), tri) for step in steps]
     covered = torch.stack([r[2] for r in rasters]).all(0)
     energy = np.array([colour_energy(bary, vertex, covered, observed) for bary, vertex, _ in rasters])
-    print(f"{args.take}, {args.shape} moved on frames {frames[moved].tolist()}, "
+    offset = "" if args.fit is None else f" (the fit is {np.mean(weights[moved, k] - true_weight[moved]):+.3f} off there)"
+    print(f"{args.take}, {args.shape} moved on frames {frames[moved].tolist()}{offset}, "
           f"{'face and eyeball' if not args.no_eyeballs else 'face alone'}{' and lashes' if args.lashes else ''}, "
           f"{int(covered.sum())} pixels of {len(cams)} cameras; energy above its least at each step:")
     for step, e in zip(steps, energy):
