@@ -137,7 +137,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--take", default="dev_ict_4cam", help="a take of ../shared/data/takes")
     parser.add_argument("--shape", default="eyeSquint_L", help="an eye shape of the ICT rig (its side: _L or _R)")
-    parser.add_argument("--steps", type=float, nargs="+", help="offsets of the shape's weight (default: ±0.1)")
+    parser.add_argument("--steps", type=float, nargs="+", help="offsets of the shape's weight (default: -0.1 to 0.1 by 0.05, "
+                        "or 0 to 0.15 for a shape that is off)")
     parser.add_argument("--no-eyeballs", action="store_true", help="draw the face alone, as the fit samples it")
     parser.add_argument("--lashes", action="store_true", help="draw the lash cards, opaque")
     parser.add_argument("--fit", type=Path, help="a fitted animation.json of the take: pose the frames as it does")
