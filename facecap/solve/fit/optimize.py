@@ -203,8 +203,19 @@ def _commit(state: SequenceState, lin: Linearisation, p: FrameParams) -> None:
 
 def sample_visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
     """[B, C, N] which cameras see each photometric sample of the frames ``p``."""
-    verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
+    return _visible_samples(model, model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity))
+
+
+def _visible_samples(model: FitModel, verts: torch.Tensor) -> torch.Tensor:
+    """[B, C, N] which cameras see each photometric sample of the posed vertices [B, V, 3]."""
     return splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+
+
+def _sample_colours(model: FitModel, verts: torch.Tensor, images: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """[B, C, N, 3] the colours at the samples of posed vertices [B, V, 3] in [B, C, 3, H, W] ``images`` at
+    ``scale`` of the cameras' resolution."""
+    pixels = project_points(verts[:, model.samples], model.cams) * scale + (scale - 1) / 2
+    return sample_images(images, pixels)
 
 
 def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor) -> float:
@@ -212,16 +223,15 @@ def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor) -> fl
     of the frames ``p``: what a face's colour differences are in proportion to (its albedo, the light, the
     exposure)."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    observed = sample_images(images, project_points(verts[:, model.samples], model.cams))
-    seen = observed[sample_visibility(model, p)]
+    seen = _sample_colours(model, verts, images)[_visible_samples(model, verts)]
     return float(seen.median()) if seen.numel() else float("nan")
 
 
 def initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor) -> Appearance:
     """The appearance a take's first batch starts from: the mean observed colours as albedo, plain lighting."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    pixels = project_points(verts[:, model.samples], model.cams) * obs.scale + (obs.scale - 1) / 2
-    return Appearance.neutral(initial_albedo(sample_images(obs.images, pixels), visible), len(model.cams))
+    observed = _sample_colours(model, verts, obs.images, obs.scale)
+    return Appearance.neutral(initial_albedo(observed, visible), len(model.cams))
 
 
 def _prior_points(model: FitModel, state: SequenceState, index: torch.Tensor, config: FitConfig) -> torch.Tensor | None:
