@@ -31,7 +31,8 @@ import torch
 from scipy.sparse.linalg import lsqr
 
 from facecap.camera import load_calibration
-from facecap.camera.torch_camera import CameraTensors, project_points, world_to_clip
+from facecap.camera.torch_camera import (CameraTensors, canvas_size, near_far_from_points, project_points,
+                                         world_to_clip)
 from facecap.export.animation import load_animation_json
 from facecap.render import ops
 from facecap.rig import load_rig
@@ -64,19 +65,21 @@ def eye_triangles(rig: Rig, side: str, eyeballs: bool, lashes: bool) -> tuple[np
 
 
 class EyeCrops:
-    """A crop around one eye in every camera, and where each of its pixels' 3x3 points falls on a
-    pinhole raster of the crop at three times the resolution."""
+    """A crop around one eye in every camera (pinhole cameras of the crop), and where each of its pixels'
+    3x3 points falls on their raster at three times the resolution."""
 
     def __init__(self, cams: CameraTensors, centre_px: torch.Tensor) -> None:
         """``centre_px`` [C, 2]: where the eye lies in each camera."""
         (w, h), s = CROP, SUPERSAMPLE
         self.corner = (centre_px - torch.tensor([w / 2, h / 2 - 4])).round().long()     # the lower lid below centre
         K = cams.K.clone()
-        K[:, :2, :2] *= s
-        K[:, :2, 2] = s * (cams.K[:, :2, 2] - self.corner) + (s - 1) / 2 + s * MARGIN_PX
-        self.size = (s * (w + 2 * MARGIN_PX), s * (h + 2 * MARGIN_PX))
+        K[:, :2, 2] -= self.corner
         self.cams = CameraTensors(K=K, dist=torch.zeros_like(cams.dist), R=cams.R, t=cams.t,
-                                  image_sizes=torch.tensor([self.size] * len(cams)), names=cams.names)
+                                  image_sizes=torch.tensor([CROP] * len(cams)), names=cams.names)
+        self.pad = (s * MARGIN_PX, s * MARGIN_PX)
+        self.size = canvas_size(self.cams, s, self.pad)
+        # Where each pixel's s x s points fall on the canvas: through the lens's undistortion to the crop's
+        # pinhole pixels, then the canvas's mapping (scaled_intrinsics, offset by the pad).
         offsets = (np.arange(s) - (s - 1) / 2) / s
         rows, cols = np.mgrid[0:h, 0:w]
         lookup = []
@@ -87,7 +90,7 @@ class EyeCrops:
             points = np.stack(np.broadcast_arrays(u, v), -1).reshape(-1, 1, 2)
             K_c = cams.K[c].double().numpy()
             pinhole = cv2.undistortPoints(points, K_c, cams.dist[c].double().numpy(), P=K_c).reshape(-1, 2)
-            raster = np.round(s * (pinhole - [x0, y0]) + (s - 1) / 2 + s * MARGIN_PX).astype(int)
+            raster = np.round((pinhole - [x0, y0] + 0.5) * s - 0.5 + self.pad).astype(int)
             raster = np.clip(raster, 0, np.array(self.size) - 1)
             lookup.append(raster[:, 1] * self.size[0] + raster[:, 0])
         self.lookup = torch.as_tensor(np.stack(lookup))                              # [C, pixels * s²]
@@ -103,7 +106,8 @@ class EyeCrops:
         """For [B, V, 3] posed vertices: barycentrics [B, C, P, s², 3] and vertex ids [B, C, P, s², 3] of each
         pixel's points, and [B, C, P] whether the drawn triangles cover all of a pixel's points."""
         B, C = verts.shape[0], len(self.cams)
-        clip = world_to_clip(verts, self.cams, 100.0, 5000.0).flatten(0, 1).contiguous()
+        near, far = near_far_from_points(verts, self.cams)
+        clip = world_to_clip(verts, self.cams, near, far, scale=SUPERSAMPLE, pad=self.pad).flatten(0, 1).contiguous()
         rast, _ = ops.rasterize(ctx, clip, tri, self.size[::-1])
         rast = rast.reshape(B, C, -1, 4)
         points = torch.stack([rast[:, c, self.lookup[c]] for c in range(C)], 1)
