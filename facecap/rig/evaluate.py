@@ -16,7 +16,7 @@ import torch
 from facecap.checks import check_shape
 from facecap.rig.model import Rig
 
-__all__ = ["corrective_activations", "evaluate_rig", "TorchRig"]
+__all__ = ["corrective_activations", "corrective_jacobian", "evaluate_rig", "TorchRig"]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -39,6 +39,24 @@ def corrective_activations(weights: Array, keys: np.ndarray | torch.Tensor) -> A
     gathered = weights[..., keys_t.clamp(min=0) if is_torch else np.maximum(keys_t, 0)]
     ones = lib.ones_like(gathered)
     return lib.where(used, gathered, ones).prod(-1)
+
+
+def corrective_jacobian(weights: torch.Tensor, keys: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """d(corrective activations)/d(weights): [..., C, K] for weights [..., K], in closed form.
+
+    A corrective is the product of its key weights, so its derivative along a key is the product of
+    the other slots (a key that appears twice, w², gets both slots' terms: 2w).
+    """
+    keys_t = torch.as_tensor(keys, device=weights.device, dtype=torch.long)
+    used = keys_t >= 0
+    key = keys_t.clamp(min=0)
+    factors = torch.where(used, weights[..., key], torch.ones((), dtype=weights.dtype, device=weights.device))
+    slots = keys_t.shape[-1]
+    others = torch.eye(slots, dtype=torch.bool, device=weights.device)          # [slot, slot]: which to leave out
+    partial = torch.where(others, torch.ones_like(factors[..., None, :]), factors[..., None, :]).prod(-1)
+    partial = partial * used                                                   # [..., C, slots]
+    out = weights.new_zeros(*weights.shape[:-1], keys_t.shape[0], weights.shape[-1])
+    return out.scatter_add_(-1, key.expand_as(partial), partial)
 
 
 def _as_batch(weights: np.ndarray, K: int) -> tuple[np.ndarray, bool]:

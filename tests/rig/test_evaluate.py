@@ -7,7 +7,7 @@ from tests.rig.rig_factory import tiny_rig
 
 from facecap.errors import ShapeError
 from facecap.geometry.rotations import matrix_from_euler_xyz, rotation_6d_to_matrix
-from facecap.rig import TorchRig, corrective_activations, evaluate_rig
+from facecap.rig import TorchRig, corrective_activations, corrective_jacobian, evaluate_rig
 
 from tests.conftest import DTYPE_TOLERANCE
 
@@ -67,6 +67,22 @@ def test_correctives_are_products_of_weights(rig):
     np.testing.assert_allclose(acts, [[a * b, a * b * c]])
     acts_t = corrective_activations(torch.tensor([[a, b, c]], dtype=torch.float64), rig.corrective_keys)
     np.testing.assert_allclose(acts_t.numpy(), acts)
+
+
+def test_corrective_jacobian_matches_finite_differences(rng):
+    """The closed form against central differences of the activations, with unused slots, a key used
+    twice (w² has slope 2w) and keys that share a shape."""
+    keys = np.array([[0, 1, -1, -1], [0, 1, 2, -1], [2, 2, -1, -1], [3, 0, 2, 1]])
+    w = torch.as_tensor(rng.uniform(0.1, 0.9, size=(2, 3, 5)))
+    J = corrective_jacobian(w, keys)
+    assert J.shape == (2, 3, 4, 5)
+    h = 1e-6
+    for k in range(5):
+        step = torch.zeros(5, dtype=torch.float64)
+        step[k] = h
+        fd = (corrective_activations(w + step, keys) - corrective_activations(w - step, keys)) / (2 * h)
+        torch.testing.assert_close(J[..., k], fd, rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(J[0, 0, 2, 2], 2 * w[0, 0, 2])
 
 
 def test_no_correctives(rng):

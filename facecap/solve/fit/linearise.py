@@ -17,7 +17,7 @@ import torch
 from facecap.camera.torch_camera import project_points_with_jacobian, world_to_camera
 from facecap.geometry.rotations import skew_matrix
 from facecap.render.shading import sh_basis
-from facecap.rig.evaluate import TorchRig, corrective_activations
+from facecap.rig.evaluate import TorchRig, corrective_jacobian
 from facecap.solve.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
                                          solve_appearance)
 from facecap.solve.fit.config import FitConfig, LossWeights
@@ -62,8 +62,7 @@ def _corrective_jacobian(rows: TorchRig, weights: torch.Tensor) -> torch.Tensor 
     """d(corrective activations)/d(weights): [B, Cc, K], or None for a rig without correctives."""
     if not rows.corrective_deltas.shape[0]:
         return None
-    keys = rows.corrective_keys
-    return torch.func.vmap(torch.func.jacfwd(lambda w: corrective_activations(w, keys)))(weights)
+    return corrective_jacobian(weights, rows.corrective_keys)
 
 
 def _world_head_jacobian(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None,
