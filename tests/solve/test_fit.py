@@ -381,11 +381,44 @@ def _spy_on_stage_losses(monkeypatch) -> list[LossWeights]:
 
     losses, optimise_batch = [], pipeline.optimise_batch
 
-    def recording(model, state, frames, obs, config, iterations, commit):
+    def recording(model, state, frames, obs, config, iterations, commit, on=None):
         losses.append(config.loss)
-        return optimise_batch(model, state, frames, obs, config, 0, commit)
+        return optimise_batch(model, state, frames, obs, config, 0, commit, on)
     monkeypatch.setattr(pipeline, "optimise_batch", recording)
     return losses
+
+
+def test_the_sweeps_free_the_weights_on_when_a_batch_begins(tiny_take, tmp_path, monkeypatch):
+    """The relaxed lasso's support: each sweep stage gets the weights at or above ``loss.l1_relaxed_above``
+    when its batch's fit began (the same for all of a batch's stages); the keyframes, and every stage with
+    the threshold at 0, get none."""
+    import facecap.solve.fit.pipeline as pipeline
+
+    rig, take, _ = tiny_take
+    base = dataclasses.replace(_config(take, True), qa_video=False)
+    for threshold in (0.05, 0.0):
+        config = dataclasses.replace(base, loss=dataclasses.replace(base.loss, l1_relaxed_above=threshold))
+        calls, optimise_batch = [], pipeline.optimise_batch
+
+        def recording(model, state, frames, obs, config, iterations, commit, on=None):
+            started = state.weights[torch.as_tensor(frames)].clone()
+            calls.append((np.asarray(frames).copy(), started, on))
+            return optimise_batch(model, state, frames, obs, config, 0, commit, on)
+        monkeypatch.setattr(pipeline, "optimise_batch", recording)
+        fit_take(take, take / "calibration.json", rig, config, tmp_path / str(threshold))
+        monkeypatch.undo()
+        stages = len(config.schedule.keyframe_scales)
+        assert len(calls) > stages and all(on is None for _, _, on in calls[:stages])
+        if threshold == 0:
+            assert all(on is None for _, _, on in calls)
+            continue
+        sweeps = calls[stages:]
+        per_batch = len(config.schedule.scales)
+        for first in range(0, len(sweeps), per_batch):
+            frames, started, on = sweeps[first]
+            assert torch.equal(on, started >= threshold) and int(on.sum()) < on.numel()
+            assert all(torch.equal(later, on) for _, _, later in sweeps[first + 1:first + per_batch])
+        assert any(bool(on.any()) for _, _, on in sweeps)
 
 
 def test_pixels_per_unit_is_focal_length_over_depth():
@@ -502,6 +535,42 @@ def test_sparsity_penalty_is_l1_at_zero_and_log_sum_beyond():
     assert energy == pytest.approx(0.2 * 0.3 * np.log(1 + w.numpy() / 0.3).sum())
     l1_energy, l1_grad = sparsity_penalty(w, 0.2, 0.0)
     assert l1_energy == pytest.approx(0.2 * 1.25) and torch.all(l1_grad == 0.2)
+
+
+def test_sparsity_penalty_takes_a_slope_per_weight():
+    """A slope per weight: the weights given 0 add neither energy nor gradient, the others are as with a
+    common slope."""
+    from facecap.solve.fit.optimize import sparsity_penalty
+
+    w = torch.tensor([[0.1, 0.4], [0.7, 0.0]], dtype=torch.float64)
+    slope = torch.tensor([[0.2, 0.0], [0.2, 0.0]], dtype=torch.float64)
+    for scale in (0.3, 0.0):
+        energy, grad = sparsity_penalty(w, slope, scale)
+        common_energy, common_grad = sparsity_penalty(w[:, :1], 0.2, scale)
+        assert energy == pytest.approx(common_energy)
+        torch.testing.assert_close(grad[:, :1], common_grad)
+        assert torch.all(grad[:, 1] == 0)
+
+
+def test_freed_from_prior_keeps_what_an_off_shape_could_stand_in_for():
+    """From the columns of a data Jacobian: an on weight is freed unless an off shape's column is nearly
+    parallel to its own (|cosine| above the bound, either sign); two on shapes that look alike are both
+    freed; the pose columns after the weights play no part."""
+    from facecap.solve.fit.optimize import freed_from_prior
+
+    gen = torch.Generator().manual_seed(5)
+    a = torch.randn(200, generator=gen, dtype=torch.float64)
+    b = -(a + 0.3 * torch.randn(200, generator=gen, dtype=torch.float64))       # |cos(a, b)| about 0.96
+    c = torch.randn(200, generator=gen, dtype=torch.float64)
+    c = c - (c @ a) / (a @ a) * a                                                 # orthogonal to a
+    pose = a + 0.01 * c                                                           # parallel to a, not a weight
+    J = torch.stack([a, b, c, pose], 1)
+    JtJ = (J.T @ J).expand(2, 4, 4)
+    cosine = abs(float(a @ b) / float(a.norm() * b.norm()))
+    assert 0.9 < cosine < 0.99
+    on = torch.tensor([[True, False, True], [True, True, False]])
+    assert freed_from_prior(on, JtJ, 0.8).tolist() == [[False, False, True], [True, True, False]]
+    assert freed_from_prior(on, JtJ, 0.995).tolist() == on.tolist()
 
 
 def test_albedo_elimination_is_the_schur_complement():

@@ -16,6 +16,7 @@ from facecap.solve.fit.config import FitConfig
     ("schedule.passes=-1", r"section 'schedule': passes must be >= 0, got -1"),
     ("loss.l1=-0.001", r"section 'loss': l1 must be >= 0, got -0.001"),
     ("loss.photometric_eps=0", r"section 'loss': photometric_eps must be > 0"),
+    ("loss.relaxed_max_cosine=0", r"section 'loss': relaxed_max_cosine must lie in \(0, 1\], got 0"),
     ("reader_threads=-1", r"reader_threads must be >= 0, got -1"),
     ("batch_frames=0", r"batch_frames must be >= 1, got 0"),
     ("qa_scale=1.5", r"qa_scale must lie in \(0, 1\], got 1.5"),

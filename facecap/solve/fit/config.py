@@ -64,6 +64,15 @@ class LossWeights:
                                  "its slope at 0 is l1's, so it zeroes as many weights, but it halves by w = s, so "
                                  "active weights are shrunk less (0: plain l1; 0.1 made eyeWide stand in for "
                                  "eyeLookUp on the identity take)")
+    l1_relaxed_above: float = field(0.05, "a relaxed lasso (Meinshausen 2007): weights at or above this when a "
+                                          "batch's fit begins keep no sparsity prior for it, so the prior picks "
+                                          "which weights are on and the data alone sets how much (a prior's pull "
+                                          "shrinks shapes the data barely resolves: eyeSquint 0.29 fitted at 0.17); "
+                                          "0: off")
+    relaxed_max_cosine: float = field(0.9, "...unless a shape that is off could stand in for it: an on weight stays "
+                                           "under the prior where its column in the frame's data normal matrix has a "
+                                           "cosine above this with an off shape's (a blink and a downward gaze close "
+                                           "the same lids)")
     smooth_weights: float = field(1e-3, "squared second differences of the weights over time (mean over shapes)")
     smooth_pose: float = field(1e-4, "squared second differences of head translation and of rotation times the "
                                      "head's radius (calibration units)")
@@ -76,6 +85,8 @@ class LossWeights:
         for name in ("photometric_eps", "landmark_eps_px", "silhouette_eps_px"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.relaxed_max_cosine <= 1:
+            raise ConfigError(f"relaxed_max_cosine must lie in (0, 1], got {self.relaxed_max_cosine}")
 
 
 @dataclass

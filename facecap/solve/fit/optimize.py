@@ -74,8 +74,9 @@ def _temporal_terms(state: SequenceState, p: FrameParams, start: int, config: Fi
     return energy, grad, 2 * gram[inner, inner], scale
 
 
-def sparsity_penalty(weights: torch.Tensor, slope: float, scale: float) -> tuple[float, torch.Tensor]:
-    """Energy and gradient of the sparsity prior on ``weights``, whose slope at 0 is ``slope``.
+def sparsity_penalty(weights: torch.Tensor, slope: float | torch.Tensor, scale: float) -> tuple[float, torch.Tensor]:
+    """Energy and gradient of the sparsity prior on ``weights``, whose slope at 0 is ``slope`` (a number, or
+    one per weight).
 
     With ``scale`` > 0 it is the log-sum penalty slope · s · log(1 + w / s) (Candès, Wakin and Boyd,
     "Enhancing sparsity by reweighted l1 minimization", 2008), else plain l1. With the same slope at 0
@@ -84,8 +85,25 @@ def sparsity_penalty(weights: torch.Tensor, slope: float, scale: float) -> tuple
     current weights, with no curvature term, and every step that lowers that model lowers it too.
     """
     if scale <= 0:
-        return float(slope * weights.sum()), torch.full_like(weights, slope)
-    return float(slope * scale * torch.log1p(weights / scale).sum()), slope * scale / (scale + weights)
+        return float((slope * weights).sum()), slope * torch.ones_like(weights)
+    return float((slope * scale * torch.log1p(weights / scale)).sum()), slope * scale / (scale + weights)
+
+
+def freed_from_prior(on: torch.Tensor, JtJ: torch.Tensor, max_cosine: float) -> torch.Tensor:
+    """[B, K] which weights ``on`` (weights at or above the relaxed lasso's threshold) lose the sparsity prior.
+
+    An on weight keeps the prior where a shape that is off could stand in for it: their columns in the
+    frame's data normal matrix ``JtJ`` [B, P, P] (weights first) have a cosine above ``max_cosine``. There the
+    data cannot tell them apart, and freeing the one that happens to be on would let it keep what the
+    other explains (a blink fitted as a downward gaze).
+    """
+    K = on.shape[1]
+    H = JtJ[:, :K, :K].to(torch.float64)
+    norm = torch.diagonal(H, dim1=1, dim2=2).clamp_min(1e-30).sqrt()
+    cosine = (H / norm[:, :, None] / norm[:, None, :]).abs()
+    cosine = cosine.masked_fill(torch.eye(K, dtype=torch.bool, device=H.device), 0.0)
+    stand_in = ((cosine > max_cosine) & ~on[:, None, :]).any(-1)
+    return on & ~stand_in
 
 
 def data_normal_matrix(lin: Linearisation, num_shapes: int) -> torch.Tensor:
@@ -105,10 +123,12 @@ def data_normal_matrix(lin: Linearisation, num_shapes: int) -> torch.Tensor:
 
 
 def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int | None, config: FitConfig,
-            head_radius: float) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
+            head_radius: float, freed: torch.Tensor | None = None
+            ) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
     """Total energy and the dense normal system over [frame 0 params, ..., frame B-1 params, identity].
 
     ``start`` is the first frame of a run of consecutive frames, or None for scattered frames (no temporal terms).
+    ``freed`` [B, K]: weights without the sparsity prior (:func:`freed_from_prior`), or None.
     """
     B, K = p.weights.shape
     I = p.identity.numel()
@@ -120,7 +140,8 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     terms = dict(lin.terms)
 
     loss = config.loss
-    terms["l1"], g_sparsity = sparsity_penalty(p.weights.to(torch.float64), loss.l1 / K, loss.l1_scale)
+    slope = loss.l1 / K if freed is None else (loss.l1 / K) * (~freed).to(torch.float64)
+    terms["l1"], g_sparsity = sparsity_penalty(p.weights.to(torch.float64), slope, loss.l1_scale)
     g_frames[:, :K] += g_sparsity
     if start is not None:
         terms["temporal"], g_temporal, coupling, scale = _temporal_terms(state, p, start, config, head_radius)
@@ -245,12 +266,13 @@ def _prior_points(model: FitModel, state: SequenceState, index: torch.Tensor, co
 
 @torch.no_grad()
 def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, obs: BatchObservations,
-                   config: FitConfig, iterations: int, commit: bool) -> list[float]:
+                   config: FitConfig, iterations: int, commit: bool, on: torch.Tensor | None = None) -> list[float]:
     """Gauss-Newton on ``frames`` (take frame indices) in place in ``state``; returns the energy per iteration.
 
     Consecutive frames get the temporal terms, scattered ones (keyframes) do not. Visibility is
     fixed for the call (one image scale). With ``commit`` the batch's appearance and identity
-    evidence join the take's, for the batches that follow.
+    evidence join the take's, for the batches that follow. ``on`` [B, K]: the weights the relaxed lasso
+    frees from the sparsity prior where no off shape can stand in for them (None: the prior on all).
     """
     frames = np.asarray(frames)
     index = torch.as_tensor(frames, device=state.weights.device)
@@ -263,7 +285,8 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
         rounds = FIRST_APPEARANCE_ROUNDS
     prior = _prior_points(model, state, index, config)
     lin = linearise(model, p, obs, visible, state.appearance, state.appearance_stats, config, rounds, prior)
-    energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
+    freed = None if on is None else freed_from_prior(on, lin.JtJ, config.loss.relaxed_max_cosine)
+    energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius, freed)
     history = [energy]
     damping = state.damping
     accepted = 0
@@ -271,14 +294,15 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
         trial = _apply_step(p, _solve_step(H, g, p, damping))
         trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior,
                               lin.outline)
-        trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius)
+        trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius,
+                                                              freed)
         if trial_energy < energy:
             p, lin, energy, terms, H, g = trial, trial_lin, trial_energy, trial_terms, trial_H, trial_g
             damping = max(damping / DAMPING_DOWN, DAMPING_MIN)
             accepted += 1
             if lin.outline is not None and accepted % OUTLINE_REFRESH == 0:
                 lin = linearise(model, p, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior)
-                energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius)
+                energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius, freed)
         else:
             damping = min(damping * DAMPING_UP, DAMPING_MAX)
         history.append(energy)

@@ -128,11 +128,18 @@ def _state_from_init(init: Initialisation, config: FitConfig, device: torch.devi
 
 def _fit_frames(model: FitModel, state: SequenceState, landmarks: Landmarks2D, batch: FrameBatch,
                 stages: list[tuple[float, int]], config: FitConfig, history: dict[str, list[float]], name: str,
-                bar: tqdm | None = None) -> None:
-    """Coarse-to-fine Gauss-Newton on ``batch``; the last stage commits its evidence to the take."""
+                bar: tqdm | None = None, relaxed: bool = False) -> None:
+    """Coarse-to-fine Gauss-Newton on ``batch``; the last stage commits its evidence to the take.
+
+    With ``relaxed``, the weights on when the batch's fit begins (``loss.l1_relaxed_above``) are the relaxed
+    lasso's support for all its stages.
+    """
+    on = None
+    if relaxed and config.loss.l1_relaxed_above > 0:
+        on = state.weights[torch.as_tensor(batch.frames, device=state.weights.device)] >= config.loss.l1_relaxed_above
     for k, (scale, iterations) in enumerate(stages):
         energies = optimise_batch(model, state, batch.frames, batch.observations(landmarks, scale), config,
-                                  iterations, commit=k == len(stages) - 1)
+                                  iterations, commit=k == len(stages) - 1, on=on)
         key = f"{name}@{scale:g}"
         merged = history.setdefault(key, [0.0] * len(energies))
         history[key] = [a + b for a, b in zip(merged, energies)]
@@ -203,7 +210,8 @@ def _photometric_fit(take: Take, model: FitModel, state: SequenceState, landmark
         for sweep in range(sched.passes):
             for _ in tqdm(spans, desc=f"fit pass {sweep + 1}/{sched.passes}", unit="batch", leave=False):
                 batch = next(feed)
-                _fit_frames(model, state, landmarks, batch, sched.sweep_stages, config, history, f"pass{sweep + 1}")
+                _fit_frames(model, state, landmarks, batch, sched.sweep_stages, config, history, f"pass{sweep + 1}",
+                            relaxed=True)
                 if sweep == sched.passes - 1:
                     check.add(model, state, batch)
         if sched.passes == 0:
