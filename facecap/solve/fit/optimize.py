@@ -4,8 +4,8 @@ Per frame the unknowns are the weights, a rotation increment and a translation; 
 coefficients are shared by the take. The residuals are the sampled colours against the
 appearance model (Charbonnier, by iteratively reweighted least squares), the landmark
 reprojections and the mesh outline's distances to the head's outline in the image;
-a sparsity prior (l1, or its log-sum refinement), temporal second differences and an identity prior
-regularise them. Each iteration solves the batch's whole dense normal system (a few hundred unknowns) with
+a sparsity prior (l1, or its log-sum refinement; in the sweeps, relaxed on the weights already on:
+:func:`freed_from_prior`), temporal second differences and an identity prior regularise them. Each iteration solves the batch's whole dense normal system (a few hundred unknowns) with
 Levenberg-Marquardt damping and an active set for the [0, 1] box, then solves the appearance
 exactly (:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a
 handful of iterations where first-order descent needs hundreds, and it has no step size to tune.
