@@ -5,10 +5,11 @@ coefficients are shared by the take. The residuals are the sampled colours again
 appearance model (Charbonnier, by iteratively reweighted least squares), the landmark
 reprojections and the mesh outline's distances to the head's outline in the image;
 a sparsity prior (l1, or its log-sum refinement; in the sweeps, relaxed on the weights already on:
-:func:`freed_from_prior`), temporal second differences and an identity prior regularise them. Each iteration solves the batch's whole dense normal system (a few hundred unknowns) with
-Levenberg-Marquardt damping and an active set for the [0, 1] box, then solves the appearance
-exactly (:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a
-handful of iterations where first-order descent needs hundreds, and it has no step size to tune.
+:func:`freed_from_prior`), temporal second differences and an identity prior regularise them. Each
+iteration solves the batch's whole dense normal system (a few hundred unknowns) with Levenberg-Marquardt
+damping and an active set for the [0, 1] box, then solves the appearance exactly
+(:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a handful of
+iterations where first-order descent needs hundreds, and it has no step size to tune.
 
 Frames outside the batch (two on each side) enter the temporal terms as
 constants; later passes sweep the batches again, a block Gauss-Seidel over the take.
