@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from facecap.config import field
+from facecap.fit.accuracy import AccuracyReport, animation_accuracy
+from facecap.fit.config import FitConfig, ScheduleConfig
+from facecap.fit.outputs import write_fit_outputs
+from facecap.fit.pipeline import fit_take
 from facecap.rig.demo_head import build_demo_head
-from facecap.solve.accuracy import AccuracyReport, animation_accuracy
-from facecap.solve.fit.config import FitConfig, ScheduleConfig
-from facecap.solve.fit.outputs import write_fit_outputs
-from facecap.solve.fit.pipeline import fit_take
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene
 from facecap.synth.take import SynthConfig, synthesize_take

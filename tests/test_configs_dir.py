@@ -11,8 +11,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def _classes():
     from facecap.demo import DemoConfig
-    from facecap.solve.cd_sequence import SolveConfig
-    from facecap.solve.fit.config import FitConfig
+    from facecap.fit.config import FitConfig
+    from facecap.solve.sequence import SolveConfig
     from facecap.synth.take import SynthConfig
     found = {"fit": FitConfig, "demo": DemoConfig, "solve": SolveConfig, "synth": SynthConfig}
     for module, name, key in [("facecap.calibrate.config", "CalibrateConfig", "calibrate"),

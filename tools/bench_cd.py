@@ -20,11 +20,11 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from shared_data import ICT_FACE, SHARED  # noqa: E402
 
 from facecap.rig import load_rig  # noqa: E402
 from facecap.solve import CDConfig, DeltaBasis, cd_objective, solve_cd  # noqa: E402
-from facecap.solve.cd_metrics import load_rackovic_problem, solve_metrics  # noqa: E402
-from shared_data import ICT_FACE, SHARED  # noqa: E402
+from facecap.testing.cd_metrics import load_rackovic_problem, solve_metrics  # noqa: E402
 
 RACKOVIC = SHARED / "bench" / "rackovic"
 JOINT_GAP = 1e-3  # J must come within 0.1% of the best joint optimum recorded in baseline_results.json

@@ -6,7 +6,7 @@ The take is built from dev_ict_4cam's frames (../shared, or $FACECAP_SHARED), up
 JPEG, the views cycling over its four cameras. Each batch of 8 frames needs its frames decoded and the
 head's outline found in every view (facecap.take.silhouette). Measured in the same run:
   - serial: each batch read in the caller's thread, then "fitted" (the fit as it was before the feed);
-  - feed:   facecap.solve.fit.feed.feed_batches with 1, 2, 4, ... threads up to one a view, reading
+  - feed:   facecap.fit.feed.feed_batches with 1, 2, 4, ... threads up to one a view, reading
             the next batch while the caller fits the current one.
 The fit itself is stood in for by a wait of batch / --gpu-fps seconds (a GPU fit waits on the device,
 with the GIL released), so frames/s is what the whole fit would reach if the device ran at --gpu-fps.
@@ -23,12 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from shared_data import SHARED, TAKES
 
-from facecap.solve.fit.feed import frames_to_device, feed_batches, read_batch
+from facecap.fit.feed import feed_batches, frames_to_device, read_batch
 from facecap.take import open_take
 from facecap.take.silhouette import silhouette_distance
 from facecap.take.sources import read_image, to_float
-from shared_data import SHARED, TAKES
 
 SOURCE = TAKES / "dev_ict_4cam"
 BATCH = 8

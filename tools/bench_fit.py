@@ -5,7 +5,7 @@ Usage:  python tools/bench_fit.py [--takes dev_ict_4cam dev_ict_3cam_identity] [
 
 For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes) it fits the take with the
 ICT rig and the default config (plus --set overrides), scores the result with
-facecap.solve.accuracy against ground_truth.json (the true neutral posed by the fitted weights and
+facecap.fit.accuracy against ground_truth.json (the true neutral posed by the fitted weights and
 pose), and prints the figures beside the targets, and the shapes whose weights miss most (all of them,
 with their bias, are in bench_fit.json). Landmarks come from MediaPipe (the normal use;
 ../shared/models/face_landmarker.task) or from the take's landmarks_gt.json (the detector taken
@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-import facecap.solve.fit.feed as frame_feed
-from facecap.config import load_config
-from facecap.export.animation import load_animation_json, save_animation_json
-from facecap.rig import load_rig
-from facecap.solve.accuracy import animation_accuracy, true_identity, weight_errors_by_shape
-from facecap.solve.fit import FitConfig, fit_take
 from shared_data import FACE_LANDMARKER, ICT_FULL, SHARED, TAKES
+
+import facecap.fit.feed as frame_feed
+from facecap.animation import load_animation_json, save_animation_json
+from facecap.config import load_config
+from facecap.fit import FitConfig, fit_take
+from facecap.fit.accuracy import animation_accuracy, true_identity, weight_errors_by_shape
+from facecap.rig import load_rig
 
 TARGETS = {"weight_mae_active": 0.05, "weight_mae_all": 0.01, "vertex_error_mean_mm": 0.3,
            "vertex_error_p95_mm": 1.0, "rotation_error_deg": 0.2, "translation_error_mm": 0.5}

@@ -9,7 +9,7 @@ default schedule). The take is rendered from the ICT rig (flat albedo: the rig h
 (the demo's stand-in detector), so the benchmark needs no detector model, which a GPU machine may lack.
 Frames/s is the whole fit's wall time (the frame feed included). With ``--compare-cpu N`` the take's
 first N frames are fitted on the device and on the CPU, and the device's fit is scored against the CPU's
-as against a truth (facecap.solve.accuracy): the CUDA path's agreement with the CPU's. Results go to
+as against a truth (facecap.fit.accuracy): the CUDA path's agreement with the CPU's. Results go to
 <out>/bench_fit_views.json.
 """
 
@@ -22,17 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared_data import ICT_FULL, SHARED
 
+from facecap.animation import Animation
 from facecap.config import load_config
+from facecap.fit import FitConfig, FitResult, fit_take
+from facecap.fit.accuracy import animation_accuracy
 from facecap.rig import Rig, load_rig
-from facecap.export.animation import Animation
-from facecap.solve.accuracy import animation_accuracy
-from facecap.solve.fit import FitConfig, FitResult, fit_take
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene
 from facecap.synth.take import SynthConfig, synthesize_take
 from facecap.take.landmarks import save_landmarks
-from shared_data import ICT_FULL, SHARED
 
 LANDMARK_NOISE_PX = 1.0
 

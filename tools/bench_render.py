@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 import torch
+from shared_data import ICT_FULL
 
 from facecap.render import make_context
-from facecap.render.orbit_scene import orbit_scene, render_with_gradients
 from facecap.rig import load_rig
-from shared_data import ICT_FULL
+from facecap.testing.orbit_scene import orbit_scene, render_with_gradients
 
 TEXTURE_SIZE = 1024
 

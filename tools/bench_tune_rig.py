@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data import ICT_FACE
 
 from facecap.config import load_config
 from facecap.rig import load_rig
 from facecap.tune import TuneConfig, make_simon_says, tune_rig
-from shared_data import ICT_FACE
 
 
 def main() -> None:

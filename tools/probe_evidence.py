@@ -5,7 +5,7 @@ Usage:  python tools/probe_evidence.py [--take dev_ict_4cam] [--frames 8] [--lan
 
 It poses the ICT rig at the take's true weights, pose and identity on a few frames spread over
 the take, solves the appearance there and linearises the fit's data terms, as the keyframe stage
-sees them (facecap.solve.fit.evidence). Per shape it prints the data terms' curvature for the
+sees them (facecap.testing.evidence). Per shape it prints the data terms' curvature for the
 weight alone and with the batch's other weights, poses and albedos free, the share the others
 cannot take over, the prior's slope, its shrinkage (how far that slope alone moves the weight
 from the data's minimum) and the shift of all the prior's slopes together, with the shapes that
@@ -22,22 +22,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared_data import ICT_FULL, SHARED, TAKES
 
+from facecap.animation import load_animation_json
 from facecap.camera import load_calibration
 from facecap.camera.torch_camera import CameraTensors
 from facecap.config import load_config
-from facecap.export.animation import load_animation_json
+from facecap.fit import FitConfig
+from facecap.fit.accuracy import true_identity, weights_in_rig_order
+from facecap.fit.feed import read_batch
+from facecap.fit.optimize import face_brightness
+from facecap.fit.pipeline import brightness_scaled, resolution_scaled, tracked_rig
+from facecap.fit.problem import FitModel, SequenceState
 from facecap.rig import load_rig
-from facecap.solve.accuracy import true_identity, weights_in_rig_order
-from facecap.solve.fit import FitConfig
-from facecap.solve.fit.evidence import evidence_at
-from facecap.solve.fit.feed import read_batch
-from facecap.solve.fit.optimize import face_brightness
-from facecap.solve.fit.pipeline import brightness_scaled, resolution_scaled, tracked_rig
-from facecap.solve.fit.problem import FitModel, SequenceState
 from facecap.take import open_take
 from facecap.take.landmarks import load_landmarks
-from shared_data import ICT_FULL, SHARED, TAKES
+from facecap.testing.evidence import evidence_at
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
 Usage:  python tools/probe_eye_pixels.py [--take dev_ict_4cam] [--shape eyeSquint_L] [--no-eyeballs] [--lashes]
                                          [--steps -0.1 -0.05 0 0.05 0.1] [--fit animation.json]
 
-The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.solve.fit.appearance);
+The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.fit.appearance);
 on dev_ict_4cam that fits eyeSquint at about half its weight, and at the truth the sampled energy is
 least with eyeSquint_L 0.05 low (docs/fit_accuracy.md). This probe asks what a rendered term would see.
 On frames of the take posed at their true weights, pose and identity, with ``--shape`` moved by each
@@ -29,20 +29,19 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import lsqr
+from shared_data import ICT_FULL, SHARED, TAKES
 
+from facecap.animation import load_animation_json
 from facecap.camera import load_calibration
-from facecap.camera.torch_camera import (CameraTensors, canvas_size, near_far_from_points, project_points,
-                                         world_to_clip)
-from facecap.export.animation import load_animation_json
+from facecap.camera.torch_camera import CameraTensors, canvas_size, near_far_from_points, project_points, world_to_clip
+from facecap.fit.accuracy import true_identity, weights_in_rig_order
+from facecap.fit.feed import read_batch
 from facecap.render import ops
 from facecap.rig import load_rig
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
-from facecap.solve.accuracy import true_identity, weights_in_rig_order
-from facecap.solve.fit.feed import read_batch
 from facecap.take import open_take
 from facecap.units import unit_scale
-from shared_data import ICT_FULL, SHARED, TAKES
 
 SUPERSAMPLE = 3
 CROP = (64, 44)            # pixels around the eye, width and height

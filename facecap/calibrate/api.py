@@ -175,8 +175,7 @@ def calibrate(sources: list[str] | list[CameraSource], board: Board | str, confi
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         detections = detect_sources(cams, board, config.detect.subpix_window,
-                                    staging / "overlays" if staging else None, config.detect.overlays,
-                                    config.detect.progress)
+                                    staging / "overlays" if staging else None, config.detect.overlays)
         result = solve_detections(detections, config)
         if staging is not None:
             _write_outputs(result, staging)

@@ -22,7 +22,6 @@ class DetectConfig:
         None, "cornerSubPix half window in px; null = auto (30% of the view's corner spacing, at most 11); "
               "11 reproduces OpenCV's calibration samples")
     overlays: int = field(3, "detection overlays (PNG) written per camera; -1 writes all")
-    progress: bool = field(True, "show a tqdm progress bar while detecting")
 
 
 @dataclass

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from facecap.calibrate.boards import Board, make_detector
 from facecap.calibrate.sources import CameraSource
 from facecap.errors import FacecapError
+from facecap.progress import progress
 
 __all__ = ["ViewDetection", "Detections", "detect_sources", "draw_detection"]
 
@@ -70,7 +70,7 @@ def draw_detection(gray: np.ndarray, view: ViewDetection, board: Board) -> np.nd
 
 
 def detect_sources(sources: list[CameraSource], board: Board, half_window: int | None = None,
-                   overlay_dir: Path | None = None, overlays: int = 3, progress: bool = True) -> Detections:
+                   overlay_dir: Path | None = None, overlays: int = 3) -> Detections:
     """Detect ``board`` in every frame of every source, one frame in memory at a time.
 
     Overlays of the first ``overlays`` frames of each camera (all with -1) go to ``overlay_dir``.
@@ -79,7 +79,7 @@ def detect_sources(sources: list[CameraSource], board: Board, half_window: int |
     detector = make_detector(board, half_window)
     result = Detections(board, [s.name for s in sources], {})
     total = sum(len(s.keys) for s in sources)
-    with tqdm(total=total, desc="detecting board", unit="img", disable=not progress) as bar:
+    with progress(total, "detecting board", "img") as bar:
         for source in sources:
             for i, (key, label, gray) in enumerate(source.frames()):
                 size = (gray.shape[1], gray.shape[0])

@@ -1,18 +1,15 @@
-"""What a calibration run tells its user: report.json, a printed table, residual and rig plots (matplotlib, Agg)."""
+"""What a calibration run tells its user: report.json, a printed table, residual and rig plots (PNG files)."""
 
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
-import numpy as np  # noqa: E402
-
-from facecap.calibrate.boards import Board  # noqa: E402
-from facecap.camera.model import Calibration  # noqa: E402
+from facecap.calibrate.boards import Board
+from facecap.camera.model import Calibration
 
 __all__ = ["format_table", "write_report_json", "plot_residuals", "plot_rig"]
 
@@ -46,7 +43,8 @@ def plot_residuals(residuals: np.ndarray, cams: np.ndarray, names: list[str], vi
                    path: Path) -> None:
     """Scatter of reprojection residuals [M, 2] px per camera, and a histogram of view RMS per camera."""
     n = len(names)
-    fig, axes = plt.subplots(2, n, figsize=(3.2 * n + 1, 6.4), squeeze=False)
+    fig = Figure(figsize=(3.2 * n + 1, 6.4))
+    axes = fig.subplots(2, n, squeeze=False)
     lim = max(1.0, float(np.percentile(np.abs(residuals), 99.5))) if len(residuals) else 1.0
     for c, name in enumerate(names):
         r = residuals[cams == c]
@@ -59,12 +57,11 @@ def plot_residuals(residuals: np.ndarray, cams: np.ndarray, names: list[str], vi
         axes[1, c].set(title=f"{name} view RMS (px)", xlabel="px", ylabel="views")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_rig(calib: Calibration, board: Board, board_poses: np.ndarray, path: Path) -> None:
     """3D view of the cameras (frusta, names) and the board poses [F, 4, 4] T_world_board (NaN rows skipped)."""
-    fig = plt.figure(figsize=(7, 6))
+    fig = Figure(figsize=(7, 6))
     ax = fig.add_subplot(projection="3d")
     centers = np.array([c.center for c in calib.cameras])
     obj = board.object_points()
@@ -94,4 +91,3 @@ def plot_rig(calib: Calibration, board: Board, board_poses: np.ndarray, path: Pa
            zlim=(mid[2] - half, mid[2] + half))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -1,28 +1,43 @@
 """The ``facecap`` command: one entry point, one module per subcommand in this package.
 
-Each subcommand module defines ``COMMAND`` (its name), ``ORDER`` (its place in ``--help``) and
-``register(subparsers)``, which adds a parser whose ``func`` default runs the command. Commands
-are thin: they parse arguments and configs and call library functions.
+Each subcommand module defines ``register(subparsers)``, which adds its parser (through
+:func:`facecap.cli.common.add_command`) with a ``func`` default that runs it. Commands are thin: they
+parse arguments and configs and call library functions. Only the command being run is imported, so
+that ``facecap --help`` and a mistyped command answer at once instead of loading torch first.
 """
 
 import argparse
 import importlib
 import logging
-import pkgutil
 import sys
 from collections.abc import Sequence
 
 from facecap import __version__
-from facecap.errors import FacecapError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "COMMANDS"]
 
 log = logging.getLogger("facecap")
 
-_NOT_COMMANDS = {"common"}
+# name -> (module in this package, one-line summary), in the order ``facecap --help`` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "synthesise a take of the built-in head, fit it, export, print the accuracy"),
+    "calibrate": ("calibrate", "calibrate cameras from board images (or import a calibration)"),
+    "synth": ("synth", "render a synthetic take with ground truth (for testing and tuning)"),
+    "fit": ("fit", "fit a multi-view take: weights and head pose per frame"),
+    "solve": ("solve", "solve blendshape weights for a mesh sequence (inverse rigging)"),
+    "tune-rig": ("tune_rig", "tune the tracking rig for semantically right controls (Omens et al. 2025)"),
+    "rig": ("rig", "inspect a rig, or convert between rig.npz and a folder of OBJs"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option (global options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``facecap`` parser, with the full parsers of ``commands`` (default: all) and one-line stubs
+    for the others."""
     parser = argparse.ArgumentParser(
         prog="facecap",
         description="Markerless facial performance capture from multi-view video.",
@@ -30,35 +45,49 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"facecap {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
     sub = parser.add_subparsers(title="commands", metavar="<command>")
-    modules = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in _NOT_COMMANDS:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "register"):
-            modules.append(module)
-    for module in sorted(modules, key=lambda m: m.ORDER):
-        module.register(sub)
+    wanted = COMMANDS if commands is None else commands
+    for name, (module, summary) in COMMANDS.items():
+        if name in wanted:
+            importlib.import_module(f"{__name__}.{module}").register(sub)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
     return parser
 
 
+def _show_progress_bars() -> None:
+    """tqdm bars on stderr for the library's long loops (:mod:`facecap.progress`)."""
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from facecap.progress import show_progress
+    show_progress(partial(tqdm, leave=False, dynamic_ncols=True))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_in(argv)
+    parser = build_parser([command] if command in COMMANDS else [])
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    from facecap.errors import FacecapError
+    if not args.quiet:
+        _show_progress_bars()
     try:
-        return int(args.func(args) or 0)
+        from tqdm.contrib.logging import logging_redirect_tqdm
+        with logging_redirect_tqdm():
+            return int(args.func(args) or 0)
     except FacecapError as err:
-        print(f"facecap {getattr(args, 'command_name', '')}: error: {err}", file=sys.stderr)
+        print(f"facecap {args.command_name}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"facecap {args.command_name}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -10,13 +10,11 @@ from facecap.calibrate.config import CalibrateConfig
 from facecap.calibrate.convert import convert_calibration
 from facecap.calibrate.report import format_table
 from facecap.camera.model import save_calibration
-from facecap.cli.common import add_command, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
 from facecap.errors import ConfigError
 
-__all__ = ["COMMAND", "ORDER", "register", "run", "run_convert"]
+__all__ = ["register", "run", "run_convert"]
 
-COMMAND = "calibrate"
-ORDER = 10
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ def _image_size(text: str) -> tuple[int, int]:
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, COMMAND, "calibrate cameras from board images (or import a calibration)",
+        subparsers, "calibrate",
         "Detect a calibration board in each camera's images, calibrate each camera's lens, then solve all\n"
         "cameras' poses together (bundle adjustment with a robust loss), rejecting views that do not fit.\n"
         "Writes calibration.json, report.json (per-camera and per-image RMS, rejected images), residuals.png,\n"
@@ -58,7 +56,7 @@ def register(subparsers) -> None:
     parser.add_argument("-b", "--board", help="board preset, YAML file or spec (overrides config key 'board')")
     parser.add_argument("--world", help="'first_camera' or 'board:KEY' (overrides config key 'world')")
     parser.add_argument("--all-overlays", action="store_true", help="write a detection overlay for every image")
-    parser.add_argument("-o", "--out", type=Path, help="output folder")
+    add_out_argument(parser, "output folder", required=False)
     parser.set_defaults(func=run)
     sub = parser.add_subparsers(title="subcommands", metavar="<subcommand>")
     conv = sub.add_parser(
@@ -75,7 +73,7 @@ def register(subparsers) -> None:
                "  facecap calibrate convert multical/calibration.json --units m -o calibration.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     conv.add_argument("inputs", nargs="+", type=Path, help="calibration file(s) to import")
-    conv.add_argument("-o", "--out", type=Path, required=True, help="calibration.json to write")
+    add_out_argument(conv, "calibration.json to write")
     conv.add_argument("--from", dest="fmt", default="auto", choices=["auto", "opencv", "multical", "fpc", "facecap"],
                       help="input format (auto: YAML/XML is opencv, JSON by its keys)")
     conv.add_argument("--units", choices=["mm", "cm", "m"], help="units of the translations after --scale")

@@ -7,14 +7,17 @@ from typing import Any, TypeVar
 
 from facecap.config import config_to_dict, describe_config, load_config, save_config
 
-__all__ = ["add_command", "add_config_options", "config_from_args", "prepare_output_dir"]
+__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "prepare_output_dir"]
 
 C = TypeVar("C")
 
 
-def add_command(subparsers: Any, name: str, summary: str, description: str, examples: list[str],
+def add_command(subparsers: Any, name: str, description: str, examples: list[str],
                 config_cls: type | None = None) -> argparse.ArgumentParser:
-    """Add a subcommand whose ``--help`` shows examples and, with a config class, every config key."""
+    """Add the subcommand ``name`` (its summary from :data:`facecap.cli.COMMANDS`), whose ``--help`` shows
+    examples and, with a config class, every config key."""
+    from facecap.cli import COMMANDS
+    summary = COMMANDS[name][1]
     epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
     if config_cls is not None:
         keys = "\n".join(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="      ")
@@ -27,6 +30,12 @@ def add_command(subparsers: Any, name: str, summary: str, description: str, exam
     if config_cls is not None:
         add_config_options(parser, config_cls)
     return parser
+
+
+def add_out_argument(parser: argparse.ArgumentParser, help: str, required: bool = True,
+                     default: Path | None = None) -> None:
+    """``-o/--out``: where every command writes."""
+    parser.add_argument("-o", "--out", type=Path, required=required and default is None, default=default, help=help)
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:

@@ -4,23 +4,20 @@ import argparse
 import time
 from pathlib import Path
 
-from facecap.cli.common import add_command, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
 from facecap.demo import DemoConfig, run_demo
-
-COMMAND = "demo"
-ORDER = 0
 
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, COMMAND, "synthesise a take of the built-in head, fit it, export, print the accuracy",
+        subparsers, "demo",
         "Runs everything with no data files: builds the procedural demo head, renders a short multi-view "
         "take with ground truth, fits it (landmark init + analysis by synthesis), exports animation.json, "
         "animation.csv, livelink.csv and meshes, and prints the accuracy against the truth.",
         ["facecap demo", "facecap demo --out out/demo --set synth.motion.num_frames=30",
          "facecap demo --set model_path=face_landmarker.task    # the real MediaPipe detector"],
         config_cls=DemoConfig)
-    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
+    add_out_argument(parser, "output folder (default out/demo)", default=Path("out/demo"))
     parser.set_defaults(func=run)
 
 

@@ -4,21 +4,18 @@ import argparse
 import logging
 from pathlib import Path
 
-from facecap.cli.common import add_command, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.fit.config import FitConfig
+from facecap.fit.outputs import write_fit_outputs
+from facecap.fit.pipeline import fit_take
 from facecap.rig.io import load_rig
-from facecap.solve.fit.config import FitConfig
-from facecap.solve.fit.outputs import write_fit_outputs
-from facecap.solve.fit.pipeline import fit_take
-
-COMMAND = "fit"
-ORDER = 40
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, COMMAND, "fit a multi-view take: weights and head pose per frame",
+        subparsers, "fit",
         "Fit blendshape weights and head pose to every frame of a take by analysis by synthesis: landmarks are "
         "triangulated for the head pose and a coordinate-descent warm start, then a photometric fit refines "
         "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, animation.csv, "
@@ -32,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--calibration", type=Path, help="calibration.json (default: TAKE/calibration.json)")
     parser.add_argument("--rig", type=Path, required=True, help="animation rig npz: its shape names are exported")
     parser.add_argument("--tracking-rig", type=Path, help="rig to track with (from facecap tune-rig); default --rig")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_out_argument(parser, "output folder")
     parser.set_defaults(func=run)
 
 

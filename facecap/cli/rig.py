@@ -6,16 +6,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from facecap.cli.common import add_command
+from facecap.cli.common import add_command, add_out_argument
 from facecap.rig.io import load_rig, save_rig
 from facecap.rig.model import Rig
 from facecap.rig.obj import NEUTRAL_NAME, export_obj_folder, import_obj_folder
 from facecap.units import UNITS_IN_MM
 
-__all__ = ["COMMAND", "ORDER", "register", "describe_rig"]
+__all__ = ["register", "describe_rig"]
 
-COMMAND = "rig"
-ORDER = 70
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +68,7 @@ def _export_obj(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     parser = add_command(
-        subparsers, COMMAND, "inspect a rig, or convert between rig.npz and a folder of OBJs",
+        subparsers, "rig",
         "Rigs are npz files (FORMATS.md §3). 'info' summarises one; 'import-obj' builds one from a folder "
         "with neutral.obj plus one OBJ per shape named by the shape (same topology; a+b.obj is a corrective "
         "sculpted at a=b=1; optional landmarks.json or landmarks.txt of vertex ids); 'export-obj' writes "
@@ -84,12 +82,12 @@ def register(subparsers: Any) -> None:
     info.set_defaults(func=_info)
     imp = sub.add_parser("import-obj", help="build a rig.npz from a folder of OBJs")
     imp.add_argument("folder", type=Path, help="folder with the neutral and one OBJ per shape")
-    imp.add_argument("--out", type=Path, required=True, help="rig .npz to write")
+    add_out_argument(imp, "rig .npz to write")
     imp.add_argument("--units", choices=list(UNITS_IN_MM), default="cm", help="unit the OBJs were exported in")
     imp.add_argument("--neutral", default=NEUTRAL_NAME, help="file name of the neutral mesh in the folder")
     imp.add_argument("--landmark-scheme", default="multipie68", help="scheme of the ids in landmarks.txt")
     imp.set_defaults(func=_import_obj)
     exp = sub.add_parser("export-obj", help="write a rig as neutral.obj plus one OBJ per shape and corrective")
     exp.add_argument("rig", type=Path, help="rig .npz file")
-    exp.add_argument("--out", type=Path, required=True, help="folder to write")
+    add_out_argument(exp, "folder to write")
     exp.set_defaults(func=_export_obj)

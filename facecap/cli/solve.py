@@ -5,22 +5,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from facecap.cli.common import add_command, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
 from facecap.export import export_animation
 from facecap.rig.io import load_rig
-from facecap.solve.cd_sequence import SolveConfig, load_target_meshes, solve_mesh_sequence
+from facecap.solve.sequence import SolveConfig, load_target_meshes, solve_mesh_sequence
 
-__all__ = ["COMMAND", "ORDER", "register"]
+__all__ = ["register"]
 
-COMMAND = "solve"
-ORDER = 50
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
     parser = add_command(
-        subparsers, COMMAND, "solve blendshape weights for a mesh sequence (inverse rigging)",
+        subparsers, "solve",
         "Fit the rig's weights to target meshes by coordinate descent on Rackovic et al.'s objective "
         "(SIGGRAPH Asia 2024): mesh fidelity with correctives, l1 sparsity and temporal roughness, weights "
         "in [0, 1], the whole sequence at once. MESHES is an npz with key 'vertices' [T, V, 3] or a folder "
@@ -33,7 +31,7 @@ def register(subparsers: Any) -> None:
         config_cls=SolveConfig)
     parser.add_argument("--rig", type=Path, required=True, help="rig .npz file")
     parser.add_argument("--meshes", type=Path, required=True, help="npz with 'vertices' [T, V, 3], or an OBJ folder")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_out_argument(parser, "output folder")
     parser.add_argument("--align", action="store_true", help="rigidly align each mesh first (same as --set align=true)")
     parser.set_defaults(func=run)
 

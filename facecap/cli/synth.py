@@ -4,29 +4,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from facecap.animation import load_animation_json
 from facecap.camera.model import load_calibration
-from facecap.cli.common import add_command, config_from_args, prepare_output_dir
-from facecap.export import load_animation_json
-from facecap.rig import Rig
+from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.rig.demo_head import build_demo_head
 from facecap.rig.io import load_rig
 from facecap.synth import SynthConfig, default_scene, synthesize_take
 
-__all__ = ["COMMAND", "ORDER", "register"]
-
-COMMAND = "synth"
-ORDER = 30
-
-
-def _load_rig(path: Path | None) -> Rig:
-    if path is not None:
-        return load_rig(path)
-    from facecap.rig.demo_head import build_demo_head
-    return build_demo_head()
+__all__ = ["register"]
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(SynthConfig, args)
-    rig = _load_rig(args.rig)
+    rig = load_rig(args.rig) if args.rig is not None else build_demo_head()
     calibration = load_calibration(args.calibration) if args.calibration else None
     animation = load_animation_json(args.animation) if args.animation else None
     calibration, animation = default_scene(rig, config, calibration, animation)
@@ -39,18 +29,18 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     parser = add_command(
-        subparsers, COMMAND, "render a synthetic take with ground truth (for testing and tuning)",
+        subparsers, "synth",
         "Renders a rig's performance into calibrated cameras and writes a take (FORMATS.md §2): one frame "
         "folder or mp4 per camera, take.json, calibration.json and ground_truth.json (the animation plus a "
         "'generator' block with the lights, camera gains and noise). Without --calibration a ring of cameras "
         "is generated; without --animation a smooth random performance is. The rig defaults to the built-in "
         "demo head. Rendering uses the torch rasteriser on the CPU unless configured otherwise.",
-        examples=["facecap synth out/synth_take",
-                  "facecap synth out/ict_take --rig ../shared/data/rigs/ict_face.npz --set motion.num_frames=30",
-                  "facecap synth out/take --calibration calibration.json --animation animation.json "
+        examples=["facecap synth --out out/synth_take",
+                  "facecap synth --out out/ict_take --rig ../shared/data/rigs/ict_face.npz --set motion.num_frames=30",
+                  "facecap synth --out out/take --calibration calibration.json --animation animation.json "
                   "--set image_format=mp4"],
         config_cls=SynthConfig)
-    parser.add_argument("out", type=Path, help="take folder to write")
+    add_out_argument(parser, "take folder to write")
     parser.add_argument("--rig", type=Path, help="rig .npz (default: the built-in demo head)")
     parser.add_argument("--calibration", type=Path, help="calibration.json (default: a generated camera ring)")
     parser.add_argument("--animation", type=Path, help="animation JSON of weights and head poses "

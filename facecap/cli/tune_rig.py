@@ -1,22 +1,20 @@
-"""``facecap tune-rig``: tune the tracking rig so the tracker outputs the intended controls (issue 6)."""
+"""``facecap tune-rig``: tune the tracking rig so the tracker outputs the intended controls."""
 
 import argparse
 import json
 from pathlib import Path
 
-from facecap.cli.common import add_command, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.errors import FacecapError
 from facecap.rig import load_rig, save_rig
 from facecap.tune import TuneConfig, load_expressions, make_simon_says, save_expressions, tune_rig
 
-__all__ = ["COMMAND", "ORDER", "register", "run"]
-
-COMMAND = "tune-rig"
-ORDER = 60
+__all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, COMMAND, "tune the tracking rig for semantically right controls (Omens et al. 2025)",
+        subparsers, "tune-rig",
         "Optimise the shape deltas the tracker uses (theta_T) so that tracking the expressions' meshes returns "
         "their intended controls, while the tracker still fits the geometry. The animation rig is unchanged: "
         "track with the tuned rig, export the weights against the animation rig (same shape names). "
@@ -28,7 +26,7 @@ def register(subparsers) -> None:
         config_cls=TuneConfig)
     parser.add_argument("--rig", type=Path, required=True, help="the animation rig npz (theta_R)")
     parser.add_argument("--expressions", type=Path, help="expressions npz or folder (intended controls + meshes)")
-    parser.add_argument("--out", type=Path, help="tuned tracking rig npz to write (report JSON beside it)")
+    add_out_argument(parser, "tuned tracking rig npz to write (report JSON beside it)", required=False)
     parser.add_argument("--make-example", type=Path, metavar="NPZ",
                         help="write a synthetic Simon-Says expressions npz from the rig and exit")
     parser.set_defaults(func=run)
@@ -42,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(expressions.names)} expressions to {args.make_example}")
         return 0
     if args.expressions is None or args.out is None:
-        raise SystemExit("facecap tune-rig: --expressions and --out are required (or --make-example)")
+        raise FacecapError("--expressions and --out are required (or --make-example)")
     config = config_from_args(TuneConfig, args)
     result = tune_rig(rig, load_expressions(args.expressions), config)
     out_dir = prepare_output_dir(args.out.parent, config)

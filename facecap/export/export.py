@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facecap.animation import Animation, save_animation_json
 from facecap.errors import FormatError
-from facecap.export.animation import Animation, save_animation_json
 from facecap.export.fbx_csv import write_fbx_csv
 from facecap.export.livelink import write_livelink_csv
 from facecap.export.meshes import stabilise_meshes, write_mesh_sequence

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facecap.animation import Animation
 from facecap.errors import FormatError
-from facecap.export.animation import Animation
 from facecap.geometry.rotations import euler_xyz_from_matrix, matrix_from_euler_xyz
 from facecap.units import unit_scale
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from facecap.animation import TIMECODE_PATTERN, Animation
 from facecap.errors import FormatError
-from facecap.export.animation import TIMECODE_PATTERN, Animation
 
 __all__ = ["LIVELINK_HEADER", "ARKIT_SHAPES", "BLENDSHAPE_COUNT", "livelink_mapping", "livelink_weights",
            "head_yaw_pitch_roll", "matrix_from_yaw_pitch_roll", "parse_timecode", "format_timecode",

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facecap.animation import Animation
 from facecap.checks import check_shape
 from facecap.errors import ShapeError
-from facecap.export.animation import Animation
 from facecap.rig.obj import ObjMesh, save_obj
 
 __all__ = ["stabilise_meshes", "write_mesh_sequence", "load_mesh_sequence"]

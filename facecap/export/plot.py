@@ -3,21 +3,18 @@
 import logging
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; never open a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from facecap.export.animation import Animation  # noqa: E402
+from facecap.animation import Animation
 
 __all__ = ["plot_weight_curves", "ACTIVE_THRESHOLD"]
 
 log = logging.getLogger(__name__)
 
 ACTIVE_THRESHOLD = 0.02  # a shape whose weight never exceeds this is left out of the plot
-_COLOURS = plt.get_cmap("tab10").colors
+_COLOURS = colormaps["tab10"].colors
 _STYLES = ("-", "--", ":", "-.")
 _MAX_LEGEND_ROWS = 26
 
@@ -31,7 +28,8 @@ def plot_weight_curves(anim: Animation, path_png: str | Path, threshold: float =
     """
     path = Path(path_png)
     active = np.flatnonzero(anim.weights.max(axis=0, initial=0.0) > threshold)
-    fig, ax = plt.subplots(figsize=(12, 5), layout="constrained")
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    ax = fig.subplots()
     times = anim.times
     for n, k in enumerate(active):
         ax.plot(times, anim.weights[:, k], color=_COLOURS[n % len(_COLOURS)],
@@ -49,6 +47,5 @@ def plot_weight_curves(anim: Animation, path_png: str | Path, threshold: float =
         ax.text(0.5, 0.5, "no active shapes", transform=ax.transAxes, ha="center", va="center")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     log.info("wrote %s (%d active shapes)", path, len(active))
     return path

@@ -29,8 +29,8 @@ from facecap.checks import check_shape
 from facecap.config import field
 from facecap.errors import ConfigError, ShapeError
 from facecap.solve.banded_qp import d2_gram_bands, solve_box_qp_banded
-from facecap.solve.cd_basis import DeltaBasis
-from facecap.solve.cd_newton import newton_face_step
+from facecap.solve.basis import DeltaBasis
+from facecap.solve.newton import newton_face_step
 
 __all__ = ["DeltaBasis", "CDConfig", "CDResult", "solve_cd", "cd_objective"]
 

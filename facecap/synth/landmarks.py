@@ -8,9 +8,9 @@ perturbed by Gaussian noise of a chosen size, and marked visible when the vertex
 import numpy as np
 import torch
 
+from facecap.animation import Animation
 from facecap.camera.model import Calibration
 from facecap.camera.torch_camera import CameraTensors, project_points, world_to_camera
-from facecap.export.animation import Animation
 from facecap.render.shading import vertex_normals
 from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig

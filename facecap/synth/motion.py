@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facecap.animation import Animation
 from facecap.config import field
 from facecap.errors import ConfigError
-from facecap.export import Animation
 from facecap.geometry.rotations import matrix_from_euler_xyz
 
 __all__ = ["MotionConfig", "random_animation"]

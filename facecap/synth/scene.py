@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from facecap.animation import Animation
 from facecap.camera.model import Calibration
-from facecap.export import Animation
 from facecap.rig import Rig
 from facecap.synth.cameras import make_camera_ring
 from facecap.synth.motion import random_animation

@@ -21,13 +21,13 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from facecap.animation import Animation, save_animation_json
 from facecap.camera.model import Calibration, save_calibration
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
 from facecap.config import config_to_dict, field
 from facecap.errors import ConfigError, FormatError
-from facecap.export import Animation, save_animation_json
+from facecap.progress import track
 from facecap.render.ops import make_context
 from facecap.render.renderer import lens_warp_for, render_views
 from facecap.render.shading import SH_C0, SH_COEFFS, sh_from_lights
@@ -257,8 +257,7 @@ def synthesize_take(rig: Rig, calibration: Calibration, animation: Animation, ou
 
     writers = [_FrameWriter(out, name, (W, H), config, animation.fps) for name in cams.names]
     try:
-        for start in tqdm(range(0, animation.num_frames, config.batch_frames), desc="synth", unit="batch",
-                          disable=not log.isEnabledFor(logging.INFO)):
+        for start in track(range(0, animation.num_frames, config.batch_frames), "synth", "batch"):
             img = render(slice(start, min(start + config.batch_frames, animation.num_frames)))
             pixels = img.cpu().numpy() * GREY_LEVELS + rng.normal(0, config.noise_sigma, size=img.shape)
             for views in np.clip(np.round(pixels), 0, GREY_LEVELS).astype(np.uint8):

@@ -15,13 +15,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from facecap.checks import check_shape
 from facecap.errors import FacecapError, FormatError
-from facecap.take.mediapipe_detector import (MEDIAPIPE_TO_MULTIPIE68, MULTIPIE68_CONFIDENCE, MediaPipeFaceDetector,
-                                             check_model,
-                                             mediapipe_to_multipie68, model_sha256)
+from facecap.progress import progress
+from facecap.take.mediapipe_detector import (
+    MEDIAPIPE_TO_MULTIPIE68,
+    MULTIPIE68_CONFIDENCE,
+    MediaPipeFaceDetector,
+    check_model,
+    mediapipe_to_multipie68,
+    model_sha256,
+)
 from facecap.take.reader import Take
 
 __all__ = ["Landmarks2D", "save_landmarks", "load_landmarks", "detect_landmarks", "LANDMARKS_FORMAT",
@@ -206,8 +211,7 @@ def _cache_file(cache_dir: Path, take: Take, cam: str, indices: np.ndarray, mode
 
 
 def detect_landmarks(take: Take, model_path: str | Path, cache_dir: str | Path | None = None,
-                     frames: Sequence[int] | None = None, min_detection_confidence: float = 0.5,
-                     progress: bool = True) -> Landmarks2D:
+                     frames: Sequence[int] | None = None, min_detection_confidence: float = 0.5) -> Landmarks2D:
     """Detect the Multi-PIE 68 landmarks in every view and frame with MediaPipe's Face Landmarker.
 
     Args:
@@ -229,7 +233,7 @@ def detect_landmarks(take: Take, model_path: str | Path, cache_dir: str | Path |
     found = np.zeros((T, C), dtype=bool)
     model_hash = model_sha256(model_path)
     try:
-        with tqdm(total=T * C, desc="landmarks", unit="img", disable=not progress) as bar:
+        with progress(T * C, "landmarks", "img") as bar:
             for c, cam in enumerate(take.camera_names):
                 indices = np.array([take.source_index(cam, int(i)) for i in frame_idx], dtype=np.int64)
                 cache = None if cache_dir is None else _cache_file(Path(cache_dir), take, cam, indices,

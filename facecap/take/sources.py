@@ -25,7 +25,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
 # imageio-ffmpeg starts ffmpeg with preexec_fn=os.setpgrp unless this is set. A preexec_fn forces a plain
 # fork(), which can deadlock when other threads run (Python's subprocess docs; imageio-ffmpeg #58), and the
-# fit reads cameras in threads (facecap.solve.fit.feed). Without it ffmpeg is spawned safely (vfork).
+# fit reads cameras in threads (facecap.fit.feed). Without it ffmpeg is spawned safely (vfork).
 os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 # Reading forward through at most this many unwanted frames is cheaper than restarting ffmpeg with a seek,
 # which decodes from the previous keyframe anyway (x264's default GOP is 250 frames).

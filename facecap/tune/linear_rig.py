@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from facecap.checks import check_shape
-from facecap.solve.cd_basis import DeltaBasis
+from facecap.solve.basis import DeltaBasis
 
 __all__ = ["LinearRig"]
 

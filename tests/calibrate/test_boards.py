@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from facecap.calibrate.boards import Board, board_presets, detect_board, load_board, parse_board_spec
-from facecap.calibrate.synthetic import board_texture, make_rig, random_board_poses, render_view
 from facecap.errors import ConfigError
+from facecap.testing.board_images import board_texture, make_rig, random_board_poses, render_view
 
 
 def test_chessboard_object_points_row_major():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from facecap.calibrate.boards import load_board
-from facecap.calibrate.synthetic import SyntheticShoot, make_rig, random_board_poses, write_shoot
 from facecap.camera.model import load_calibration
 from facecap.cli import main
+from facecap.testing.board_images import SyntheticShoot, make_rig, random_board_poses, write_shoot
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_calibrate_end_to_end(tiny_shoot, tmp_path, capsys):
     truth, dirs = tiny_shoot
     out = tmp_path / "calib"
     code = main(["-q", "calibrate", "-c", f"left={dirs[0]}", "-c", f"right={dirs[1]}", "--board", "chessboard:9x6:25",
-                 "--set", "detect.progress=false", "--all-overlays", "--out", str(out)])
+                 "--all-overlays", "--out", str(out)])
     assert code == 0
     calib = load_calibration(out / "calibration.json")
     assert calib.names == ["left", "right"] and calib.units == "mm"

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import shared_path
 from facecap.calibrate.convert import convert_calibration
 from facecap.errors import FormatError
+from tests.conftest import shared_path
 
 
 def test_opencv_calibration_sample_output():

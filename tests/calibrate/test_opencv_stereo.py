@@ -8,19 +8,18 @@ per-view RMS 1.18 px for left02. OpenCV's stereo_calib gives a baseline of 3.34 
 import numpy as np
 import pytest
 
-from tests.conftest import shared_path
 from facecap.calibrate import CalibrateConfig, calibrate, solve_detections
 from facecap.calibrate.boards import OPENCV_SAMPLE_HALF_WINDOW, load_board
 from facecap.calibrate.detect import detect_sources
 from facecap.calibrate.intrinsics import calibrate_intrinsics
 from facecap.calibrate.sources import open_sources
+from tests.conftest import shared_path
 
 
 def opencv_sample_config() -> CalibrateConfig:
     config = CalibrateConfig()
     config.intrinsics.fix_aspect = True
     config.detect.subpix_window = OPENCV_SAMPLE_HALF_WINDOW
-    config.detect.progress = False
     return config
 
 
@@ -32,7 +31,7 @@ def stereo_dir():
 @pytest.fixture(scope="module")
 def opencv_detections(stereo_dir):
     sources = open_sources([str(stereo_dir / "left*.jpg"), str(stereo_dir / "right*.jpg")])
-    return detect_sources(sources, load_board("opencv_9x6"), OPENCV_SAMPLE_HALF_WINDOW, progress=False)
+    return detect_sources(sources, load_board("opencv_9x6"), OPENCV_SAMPLE_HALF_WINDOW)
 
 
 def test_glob_sources_pair_by_number(stereo_dir):
@@ -67,7 +66,6 @@ def test_stereo_baseline_and_left02_flagged(opencv_detections):
 
 def test_default_pipeline_writes_everything(stereo_dir, tmp_path):
     config = CalibrateConfig()
-    config.detect.progress = False
     result = calibrate([str(stereo_dir / "left*.jpg"), str(stereo_dir / "right*.jpg")], "opencv_9x6", config,
                        tmp_path / "out")
     out = tmp_path / "out"

@@ -7,8 +7,8 @@ import pytest
 from facecap.calibrate import CalibrateConfig, solve_detections
 from facecap.calibrate.boards import load_board
 from facecap.calibrate.detect import Detections, ViewDetection
-from facecap.calibrate.synthetic import make_rig, random_board_poses
 from facecap.errors import FacecapError
+from facecap.testing.board_images import make_rig, random_board_poses
 
 NOISE_PX = 0.05
 

@@ -5,7 +5,7 @@ import pytest
 
 from facecap.calibrate import CalibrateConfig, calibrate
 from facecap.calibrate.boards import load_board
-from facecap.calibrate.synthetic import SyntheticShoot, make_rig, random_board_poses, write_shoot
+from facecap.testing.board_images import SyntheticShoot, make_rig, random_board_poses, write_shoot
 
 
 def rotation_error_deg(Ra, Rb):
@@ -20,7 +20,6 @@ def test_rendered_rig_with_distortion(tmp_path):
     poses = random_board_poses(24, board, truth, rng, tilt_deg=45, distance=600, spread=60)
     dirs = write_shoot(SyntheticShoot(truth, board, poses), tmp_path / "shoot", rng)
     config = CalibrateConfig()
-    config.detect.progress = False
     config.intrinsics.zero_tangential = True
     result = calibrate([str(d) for d in dirs], board, config)
     assert result.calibration.rms_px < 0.1
@@ -37,7 +36,6 @@ def test_rendered_charuco_small(tmp_path):
     poses = random_board_poses(5, board, truth, rng, tilt_deg=30, distance=450, spread=20, min_cameras=3)
     dirs = write_shoot(SyntheticShoot(truth, board, poses), tmp_path / "shoot", rng)
     config = CalibrateConfig()
-    config.detect.progress = False
     result = calibrate([str(d) for d in dirs], board, config, tmp_path / "out")
     assert result.calibration.rms_px < 0.3
     for est, true in zip(result.calibration.cameras, truth.cameras):

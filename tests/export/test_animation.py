@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from facecap.animation import Animation, load_animation_json, save_animation_json
 from facecap.errors import FormatError, ShapeError
-from facecap.export import Animation, load_animation_json, save_animation_json
 from facecap.geometry.rotations import matrix_from_euler_xyz
-
 from tests.conftest import shared_path
 
 
@@ -113,5 +112,5 @@ def test_constructor_guards(rng):
     with pytest.raises(ValueError, match="unique"):
         Animation(("a", "a"), np.zeros((2, 2)), R, t)
     with pytest.raises(ValueError, match="extra may not hold the format key 'fps'"):
-        from facecap.export.animation import animation_to_dict
+        from facecap.animation import animation_to_dict
         animation_to_dict(Animation(("a",), np.zeros((2, 1)), R, t, extra={"fps": 3}))

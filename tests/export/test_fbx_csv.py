@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from facecap.animation import Animation
 from facecap.errors import FormatError
-from facecap.export import Animation, read_fbx_csv, write_fbx_csv
+from facecap.export import read_fbx_csv, write_fbx_csv
 from facecap.geometry.rotations import matrix_from_euler_xyz
 
 

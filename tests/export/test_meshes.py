@@ -6,9 +6,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from facecap.animation import Animation, load_animation_json
 from facecap.errors import FormatError, ShapeError
-from facecap.export import (Animation, export_animation, load_animation_json, load_mesh_sequence, read_fbx_csv,
-                            stabilise_meshes, write_mesh_sequence)
+from facecap.export import export_animation, load_mesh_sequence, read_fbx_csv, stabilise_meshes, write_mesh_sequence
 from facecap.export.plot import plot_weight_curves
 from facecap.geometry.rotations import matrix_from_euler_xyz
 from facecap.rig import Rig, evaluate_rig

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from facecap.render import make_context
-from facecap.render.orbit_scene import orbit_scene, render_with_gradients
+from facecap.testing.orbit_scene import orbit_scene, render_with_gradients
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.cuda

@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from tests.rig.rig_factory import tiny_rig
 
 from facecap.errors import ShapeError
 from facecap.geometry.rotations import matrix_from_euler_xyz, rotation_6d_to_matrix
 from facecap.rig import TorchRig, corrective_activations, corrective_jacobian, evaluate_rig
-
 from tests.conftest import DTYPE_TOLERANCE
+from tests.rig.rig_factory import tiny_rig
 
 
 @pytest.fixture

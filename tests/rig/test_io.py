@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-from tests.rig.rig_factory import tiny_rig
 
 from facecap.errors import FormatError
 from facecap.rig import Rig, load_rig, save_rig
 from facecap.rig.io import RIG_FORMAT
-
 from tests.conftest import shared_path
+from tests.rig.rig_factory import tiny_rig
 
 F32 = {"rtol": 0, "atol": 1e-6}
 

@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from tests.rig.rig_factory import tiny_rig
 
 from facecap.errors import FormatError
 from facecap.rig import evaluate_rig
 from facecap.rig.obj import ObjMesh, export_obj_folder, import_obj_folder, load_obj, save_obj
+from tests.rig.rig_factory import tiny_rig
 
 QUAD_AND_PENTAGON = """# a quad and a pentagon with uvs and normals, two materials
 o thing

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
+from facecap.animation import load_animation_json
 from facecap.cli import main
 from facecap.errors import FormatError, ShapeError
-from facecap.export import load_animation_json, write_mesh_sequence
+from facecap.export import write_mesh_sequence
 from facecap.geometry.rotations import rigid_procrustes
 from facecap.rig import Rig, evaluate_rig, save_rig
-from facecap.solve.cd_sequence import SolveConfig, load_target_meshes, solve_mesh_sequence
+from facecap.solve.sequence import SolveConfig, load_target_meshes, solve_mesh_sequence
 
 EXACT = ["--set", "cd.lambda_l1=0", "--set", "cd.lambda_smooth=0", "--set", "cd.tol=1.0e-14",
          "--set", "cd.max_sweeps=500"]

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import shared_path
 from facecap.solve import CDConfig, cd_objective, solve_cd
-from facecap.solve.cd_metrics import load_rackovic_problem, solve_metrics
+from facecap.testing.cd_metrics import load_rackovic_problem, solve_metrics
+from tests.conftest import shared_path
 
 BENCH = ("bench", "rackovic")
 PAPER = CDConfig(lambda_l1=1.0, lambda_smooth=1.0)  # the paper's defaults, as in baseline_results.json

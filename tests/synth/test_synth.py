@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from facecap.animation import Animation, load_animation_json, save_animation_json
 from facecap.camera.model import load_calibration
 from facecap.cli import main
 from facecap.errors import ConfigError, FormatError
-from facecap.export import Animation, load_animation_json, save_animation_json
 from facecap.rig import evaluate_rig, save_rig
 from facecap.rig.demo_head import DemoHeadConfig, build_demo_head
 from facecap.synth import MotionConfig, SynthConfig, default_scene, make_camera_ring, random_animation, synthesize_take
@@ -110,17 +110,17 @@ def test_cli_synth_end_to_end(tmp_path, tiny_head):
     save_rig(tiny_head, rig_path)
     tiny = ["--set", "ring.num_cameras=2", "--set", "ring.width=48", "--set", "ring.height=36",
             "--set", "motion.num_frames=2", "--set", "supersample=1", "--set", "backend=torch"]
-    assert main(["synth", str(tmp_path / "a"), "--rig", str(rig_path), *tiny]) == 0
+    assert main(["synth", "--out", str(tmp_path / "a"), "--rig", str(rig_path), *tiny]) == 0
     truth = load_animation_json(tmp_path / "a" / "ground_truth.json")
     assert (tmp_path / "a" / "config.yaml").is_file()
     # Feed the first take's cameras and performance back in, as files, with jpg frames.
     anim_path = tmp_path / "anim.json"
     save_animation_json(truth, anim_path)
-    assert main(["synth", str(tmp_path / "b"), "--rig", str(rig_path), "--calibration",
+    assert main(["synth", "--out", str(tmp_path / "b"), "--rig", str(rig_path), "--calibration",
                  str(tmp_path / "a" / "calibration.json"), "--animation", str(anim_path),
                  "--set", "image_format=jpg", "--set", "supersample=1", "--set", "backend=torch"]) == 0
     again = load_animation_json(tmp_path / "b" / "ground_truth.json")
     np.testing.assert_allclose(again.weights, truth.weights)
     assert len(list((tmp_path / "b" / "cam01").glob("*.jpg"))) == 2
-    assert main(["synth", str(tmp_path / "c"), "--rig", str(rig_path), "--calibration",
+    assert main(["synth", "--out", str(tmp_path / "c"), "--rig", str(rig_path), "--calibration",
                  str(tmp_path / "missing.json")]) == 2

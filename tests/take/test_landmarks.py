@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from facecap.errors import FacecapError, FormatError, ShapeError
-from facecap.take import (MULTIPIE68_GROUPS, Landmarks2D, MediaPipeFaceDetector, detect_landmarks, load_landmarks,
-                          mediapipe_to_multipie68, open_take, save_landmarks)
+from facecap.take import (
+    MULTIPIE68_GROUPS,
+    Landmarks2D,
+    MediaPipeFaceDetector,
+    detect_landmarks,
+    load_landmarks,
+    mediapipe_to_multipie68,
+    open_take,
+    save_landmarks,
+)
 from facecap.take.mediapipe_detector import MEDIAPIPE_TO_MULTIPIE68, PIXEL_CENTRE_SHIFT
 from tests.conftest import shared_path
 
@@ -110,8 +118,8 @@ def test_dev_take_detection_against_truth(tmp_path):
     gt = load_landmarks(path / "landmarks_gt.json")
     frames = [0, 30, 59]
     with open_take(path) as take:
-        lm = detect_landmarks(take, _model(), cache_dir=tmp_path, frames=frames, progress=False)
-        again = detect_landmarks(take, _model(), cache_dir=tmp_path, frames=frames, progress=False)
+        lm = detect_landmarks(take, _model(), cache_dir=tmp_path, frames=frames)
+        again = detect_landmarks(take, _model(), cache_dir=tmp_path, frames=frames)
     assert len(list(tmp_path.glob("landmarks_*.npz"))) == 4
     np.testing.assert_array_equal(again.points, lm.points)
     assert lm.frames.tolist() == frames and lm.camera_names == gt.camera_names
@@ -128,5 +136,5 @@ def test_no_face_gives_zero_confidence(tmp_path):
     (tmp_path / "cam0").mkdir()
     cv2.imwrite(str(tmp_path / "cam0" / "0.png"), np.full((64, 64, 3), 90, np.uint8))
     with open_take(tmp_path) as take:
-        lm = detect_landmarks(take, _model(), progress=False)
+        lm = detect_landmarks(take, _model())
     assert lm.confidence.max() == 0 and lm.points.shape == (1, 1, 68, 2)

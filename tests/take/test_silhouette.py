@@ -1,7 +1,6 @@
 """The head's outline against a plain background: mask and signed distance against analytic shapes."""
 
 import numpy as np
-
 from scipy.ndimage import distance_transform_edt
 
 from facecap.take.silhouette import foreground_mask, signed_distance, silhouette_distance

@@ -8,7 +8,7 @@ a sparsity prior (l1, or its log-sum refinement; in the sweeps, relaxed on the w
 :func:`freed_from_prior`), temporal second differences and an identity prior regularise them. Each
 iteration solves the batch's whole dense normal system (a few hundred unknowns) with Levenberg-Marquardt
 damping and an active set for the [0, 1] box, then solves the appearance exactly
-(:func:`facecap.solve.fit.appearance.solve_appearance`). Gauss-Newton converges in a handful of
+(:func:`facecap.fit.appearance.solve_appearance`). Gauss-Newton converges in a handful of
 iterations where first-order descent needs hundreds, and it has no step size to tune.
 
 Frames outside the batch (two on each side) enter the temporal terms as
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import project_points
+from facecap.fit.appearance import Appearance, initial_albedo, sample_images, splat_visibility
+from facecap.fit.config import FitConfig
+from facecap.fit.linearise import Linearisation, linearise
+from facecap.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
 from facecap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from facecap.solve.fit.appearance import Appearance, initial_albedo, sample_images, splat_visibility
-from facecap.solve.fit.config import FitConfig
-from facecap.solve.fit.linearise import Linearisation, linearise
-from facecap.solve.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
 
 __all__ = ["optimise_batch", "batches", "sparsity_penalty", "data_normal_matrix", "sample_visibility",
            "face_brightness", "initial_appearance", "TEMPORAL_CONTEXT", "FIRST_APPEARANCE_ROUNDS"]

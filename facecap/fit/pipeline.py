@@ -12,22 +12,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facecap.animation import Animation
 from facecap.camera.model import Calibration, load_calibration
 from facecap.camera.torch_camera import CameraTensors, project_points
 from facecap.config import config_to_dict
 from facecap.errors import ConfigError, FacecapError
-from facecap.export.animation import Animation
-from facecap.rig.evaluate import evaluate_rig
+from facecap.fit.appearance import photometric_samples
+from facecap.fit.config import REFERENCE_BRIGHTNESS, FitConfig, LossWeights
+from facecap.fit.feed import FrameBatch, default_threads, feed_batches
+from facecap.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
+from facecap.fit.neutral import with_neutral_correction
+from facecap.fit.optimize import batches, face_brightness, optimise_batch
+from facecap.fit.problem import FitModel, FrameParams, SequenceState
+from facecap.fit.qa import QAVideo, check_frames
 from facecap.render.ops import make_context
+from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
-from facecap.solve.fit.appearance import photometric_samples
-from facecap.solve.fit.config import REFERENCE_BRIGHTNESS, FitConfig, LossWeights
-from facecap.solve.fit.feed import FrameBatch, default_threads, feed_batches
-from facecap.solve.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames
-from facecap.solve.fit.neutral import with_neutral_correction
-from facecap.solve.fit.optimize import batches, face_brightness, optimise_batch
-from facecap.solve.fit.problem import FitModel, FrameParams, SequenceState
-from facecap.solve.fit.qa import QAVideo, check_frames
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 from facecap.units import unit_scale
@@ -45,7 +45,7 @@ class FitResult:
     Attributes:
         animation: per-frame weights (the rig's shape names) and head pose, in the calibration's units.
         identity: [I] identity coefficients of the performer; for a rig without identity modes, the
-            coefficients of the smooth neutral correction (:mod:`facecap.solve.fit.neutral`).
+            coefficients of the smooth neutral correction (:mod:`facecap.fit.neutral`).
         frame_ok: [T] False where no view had landmarks and the frame was interpolated.
         landmark_error_px: [T] RMS landmark reprojection error (confident points, all views).
         photometric_rms: [T] RMS colour error in grey levels over the visible samples (NaN without

@@ -5,9 +5,9 @@ import torch
 
 from facecap.camera.model import Calibration, Camera
 from facecap.camera.torch_camera import CameraTensors, project_points, world_to_camera
+from facecap.fit.appearance import PointZBuffer
+from facecap.fit.outline import mesh_edges, outline
 from facecap.render.shading import vertex_normals
-from facecap.solve.fit.appearance import PointZBuffer
-from facecap.solve.fit.outline import mesh_edges, outline
 
 F64 = torch.float64
 FOCAL, WIDTH, HEIGHT = 800.0, 640, 480

@@ -3,15 +3,12 @@
 import logging
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-
-from facecap.export.export import export_animation  # noqa: E402
-from facecap.rig.model import Rig  # noqa: E402
-from facecap.solve.fit.config import FitConfig  # noqa: E402
-from facecap.solve.fit.pipeline import FitResult, write_fit_report  # noqa: E402
+from facecap.export.export import export_animation
+from facecap.fit.config import FitConfig
+from facecap.fit.pipeline import FitResult, write_fit_report
+from facecap.rig.model import Rig
 
 __all__ = ["write_fit_outputs", "plot_loss_curves"]
 
@@ -20,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def plot_loss_curves(history: dict[str, list[float]], path: Path) -> None:
     """One curve per stage (summed over batches), log scale."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     for name, losses in history.items():
         ax.plot(losses, label=name)
     ax.set_xlabel("iteration")
@@ -30,7 +28,6 @@ def plot_loss_curves(history: dict[str, list[float]], path: Path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_fit_outputs(result: FitResult, rig: Rig, config: FitConfig, out_dir: Path) -> dict[str, Path]:

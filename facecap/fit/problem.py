@@ -6,11 +6,11 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
+from facecap.fit.appearance import Appearance, AppearanceStats
+from facecap.fit.outline import mesh_edges
 from facecap.render.shading import vertex_normals
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
-from facecap.solve.fit.appearance import Appearance, AppearanceStats
-from facecap.solve.fit.outline import mesh_edges
 
 __all__ = ["FitModel", "SequenceState", "BatchObservations", "FrameParams", "POSE_PARAMS"]
 

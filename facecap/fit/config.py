@@ -6,7 +6,7 @@ import torch
 
 from facecap.config import field, require_non_negative
 from facecap.errors import ConfigError
-from facecap.solve.fit.init import InitConfig
+from facecap.fit.init import InitConfig
 
 __all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig"]
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from facecap.animation import Animation, load_animation_json
 from facecap.cli import main
 from facecap.demo import DemoConfig
-from facecap.export.animation import Animation, load_animation_json
+from facecap.fit import FitConfig, InitConfig, fit_take, initialise_from_landmarks
+from facecap.fit.accuracy import animation_accuracy, true_identity
+from facecap.fit.config import LandmarkConfig, LossWeights, ScheduleConfig
+from facecap.fit.linearise import charbonnier, eliminate_albedo
+from facecap.fit.optimize import _second_difference_gram
+from facecap.fit.pipeline import write_fit_report
 from facecap.rig import build_demo_head, load_rig
-from facecap.solve.accuracy import animation_accuracy, true_identity
-from facecap.solve.fit import FitConfig, InitConfig, fit_take, initialise_from_landmarks
-from facecap.solve.fit.pipeline import write_fit_report
-from facecap.solve.fit.config import LandmarkConfig, LossWeights, ScheduleConfig
-from facecap.solve.fit.linearise import charbonnier, eliminate_albedo
-from facecap.solve.fit.optimize import _second_difference_gram
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene
 from facecap.synth.take import SynthConfig, synthesize_take
@@ -169,8 +169,8 @@ def _tiny_model(rig, take_dir):
     """The fit's model of ``rig`` in the tiny take's units and cameras, every vertex sampled."""
     from facecap.camera import load_calibration
     from facecap.camera.torch_camera import CameraTensors
-    from facecap.solve.fit.appearance import photometric_samples
-    from facecap.solve.fit.problem import FitModel
+    from facecap.fit.appearance import photometric_samples
+    from facecap.fit.problem import FitModel
 
     calibration = load_calibration(take_dir / "calibration.json")
     track = rig.in_units(calibration.units)
@@ -179,7 +179,7 @@ def _tiny_model(rig, take_dir):
 
 def _tiny_observations(take_dir, frames, silhouettes):
     """The tiny take's ``frames`` at full scale, with its landmarks file."""
-    from facecap.solve.fit.feed import read_batch
+    from facecap.fit.feed import read_batch
     from facecap.take import open_take
 
     with open_take(take_dir) as take:
@@ -190,9 +190,9 @@ def _tiny_observations(take_dir, frames, silhouettes):
 def _linearised_tiny_take(tiny_take, config):
     """The tiny take's frames 1 and 2 linearised near the truth: (model, params, observations, visibility,
     appearance, linearisation)."""
-    from facecap.solve.fit.linearise import linearise
-    from facecap.solve.fit.optimize import initial_appearance, sample_visibility
-    from facecap.solve.fit.problem import FrameParams
+    from facecap.fit.linearise import linearise
+    from facecap.fit.optimize import initial_appearance, sample_visibility
+    from facecap.fit.problem import FrameParams
 
     rig, take_dir, truth = tiny_take
     model = _tiny_model(rig, take_dir)
@@ -217,8 +217,8 @@ def _assert_gradient_matches_finite_differences(tiny_take, config, parameters, s
     ``parameters``: (name, index into the two frames' parameters and the identity (first frame, or identity), step).
     Each component may differ by 15 %, plus ``spread`` times the largest component.
     """
-    from facecap.solve.fit.linearise import linearise
-    from facecap.solve.fit.optimize import _apply_step
+    from facecap.fit.linearise import linearise
+    from facecap.fit.optimize import _apply_step
 
     rig = tiny_take[0]
     model, p, obs, visible, appearance, lin = _linearised_tiny_take(tiny_take, config)
@@ -243,10 +243,10 @@ def test_point_jacobian_columns_are_the_rigs_derivatives(correctives):
     """d(world position)/d(weights, rotation increment, translation, identity) of some vertices, against
     autograd through the rig, with the demo head's correctives (the weights' columns then depend on the
     weights) and without them."""
+    from facecap.fit.linearise import _corrective_jacobian, _point_jacobian_columns
+    from facecap.fit.problem import FrameParams
     from facecap.geometry.rotations import axis_angle_to_matrix
     from facecap.rig.evaluate import TorchRig
-    from facecap.solve.fit.linearise import _corrective_jacobian, _point_jacobian_columns
-    from facecap.solve.fit.problem import FrameParams
 
     rig = build_demo_head()
     if not correctives:
@@ -349,8 +349,8 @@ def test_neutral_correction_for_a_rig_without_identity_modes(tmp_path):
 
 def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
     """With a strong mesh prior Gauss-Newton lands on the prior solution's surface; without it, it does not."""
-    from facecap.solve.fit.optimize import optimise_batch
-    from facecap.solve.fit.problem import FrameParams, SequenceState
+    from facecap.fit.optimize import optimise_batch
+    from facecap.fit.problem import FrameParams, SequenceState
 
     rig, take_dir, truth = tiny_take
     model = _tiny_model(rig, take_dir)
@@ -377,7 +377,7 @@ def test_mesh_prior_pulls_the_fit_to_the_prior_solution(tiny_take):
 def _spy_on_stage_losses(monkeypatch) -> list[LossWeights]:
     """The loss weights each photometric stage of a fit gets, recorded by a spy on the pipeline's
     ``optimise_batch`` that runs the real one at 0 iterations (the appearance only)."""
-    import facecap.solve.fit.pipeline as pipeline
+    import facecap.fit.pipeline as pipeline
 
     losses, optimise_batch = [], pipeline.optimise_batch
 
@@ -392,7 +392,7 @@ def test_the_sweeps_free_the_weights_on_when_a_batch_begins(tiny_take, tmp_path,
     """The relaxed lasso's support: each sweep stage gets the weights at or above ``loss.l1_relaxed_above``
     when its batch's fit began (the same for all of a batch's stages); the keyframes, and every stage with
     the threshold at 0, get none."""
-    import facecap.solve.fit.pipeline as pipeline
+    import facecap.fit.pipeline as pipeline
 
     rig, take, _ = tiny_take
     base = dataclasses.replace(_config(take, True), qa_video=False)
@@ -427,8 +427,8 @@ def test_pixels_per_unit_is_focal_length_over_depth():
     from scipy.spatial.transform import Rotation
 
     from facecap.camera.torch_camera import CameraTensors
-    from facecap.solve.fit.appearance import photometric_samples
-    from facecap.solve.fit.problem import FitModel
+    from facecap.fit.appearance import photometric_samples
+    from facecap.fit.problem import FitModel
     from facecap.synth.cameras import make_camera_ring
 
     rig = build_demo_head().in_units("mm")
@@ -442,9 +442,9 @@ def test_pixels_per_unit_is_focal_length_over_depth():
 def test_sample_normals_need_only_the_triangles_around_the_samples():
     """The fit's sample normals come from the triangles with a sampled corner: the whole mesh's normals there."""
     from facecap.camera.torch_camera import CameraTensors
+    from facecap.fit.appearance import photometric_samples
+    from facecap.fit.problem import FitModel
     from facecap.render.shading import vertex_normals
-    from facecap.solve.fit.appearance import photometric_samples
-    from facecap.solve.fit.problem import FitModel
     from facecap.synth.cameras import make_camera_ring
 
     rig = build_demo_head().in_units("mm")
@@ -477,9 +477,9 @@ def test_l1_scales_with_the_faces_pixels_per_millimetre(tiny_take, tmp_path, mon
 def test_photometric_term_is_the_same_at_any_brightness(tiny_take):
     """A face half as bright (its images, albedo and camera offsets halved) gives the same energy and
     normal equations once the term is measured relative to its brightness."""
-    from facecap.solve.fit.linearise import linearise
-    from facecap.solve.fit.optimize import face_brightness
-    from facecap.solve.fit.pipeline import brightness_scaled
+    from facecap.fit.linearise import linearise
+    from facecap.fit.optimize import face_brightness
+    from facecap.fit.pipeline import brightness_scaled
 
     config = _config(tiny_take[1], True)
     model, p, obs, visible, appearance, _ = _linearised_tiny_take(tiny_take, config)
@@ -500,7 +500,7 @@ def test_photometric_term_is_the_same_at_any_brightness(tiny_take):
 def test_fit_weighs_colour_differences_by_the_takes_brightness(tiny_take, tmp_path, monkeypatch):
     """Every photometric stage of a take seen at half the brightness has half the Charbonnier scale and
     twice the weight."""
-    import facecap.solve.fit.feed as feed
+    import facecap.fit.feed as feed
 
     rig, take, _ = tiny_take
     config = dataclasses.replace(_config(take, True), qa_video=False)
@@ -521,7 +521,7 @@ def test_fit_weighs_colour_differences_by_the_takes_brightness(tiny_take, tmp_pa
 def test_sparsity_penalty_is_l1_at_zero_and_log_sum_beyond():
     """The log-sum penalty's gradient matches central differences, its slope is l1's at 0 and half
     of it at w = s, and without a scale it is plain l1."""
-    from facecap.solve.fit.optimize import sparsity_penalty
+    from facecap.fit.optimize import sparsity_penalty
 
     w = torch.tensor([[0.0, 0.05, 0.3, 0.9]], dtype=torch.float64)
     energy, grad = sparsity_penalty(w, 0.2, 0.3)
@@ -540,7 +540,7 @@ def test_sparsity_penalty_is_l1_at_zero_and_log_sum_beyond():
 def test_sparsity_penalty_takes_a_slope_per_weight():
     """A slope per weight: the weights given 0 add neither energy nor gradient, the others are as with a
     common slope."""
-    from facecap.solve.fit.optimize import sparsity_penalty
+    from facecap.fit.optimize import sparsity_penalty
 
     w = torch.tensor([[0.1, 0.4], [0.7, 0.0]], dtype=torch.float64)
     slope = torch.tensor([[0.2, 0.0], [0.2, 0.0]], dtype=torch.float64)
@@ -556,7 +556,7 @@ def test_freed_from_prior_keeps_what_an_off_shape_could_stand_in_for():
     """From the columns of a data Jacobian: an on weight is freed unless an off shape's column is nearly
     parallel to its own (|cosine| above the bound, either sign); two on shapes that look alike are both
     freed; the pose columns after the weights play no part."""
-    from facecap.solve.fit.optimize import freed_from_prior
+    from facecap.fit.optimize import freed_from_prior
 
     gen = torch.Generator().manual_seed(5)
     a = torch.randn(200, generator=gen, dtype=torch.float64)
@@ -604,8 +604,8 @@ def test_step_is_the_box_constrained_minimum_of_the_model():
     bound-constrained solver (L-BFGS-B) finds it, with weights starting on both bounds and inside."""
     from scipy.optimize import minimize
 
-    from facecap.solve.fit.optimize import _solve_step
-    from facecap.solve.fit.problem import POSE_PARAMS, FrameParams
+    from facecap.fit.optimize import _solve_step
+    from facecap.fit.problem import POSE_PARAMS, FrameParams
 
     gen = torch.Generator().manual_seed(5)
     B, K, I = 3, 6, 2
@@ -636,8 +636,8 @@ def test_detector_offsets_measured_on_keyframes_are_removed(tiny_take):
     """A detector whose points sit a constant few px from the rig's landmarks, per camera: with the
     keyframes fitted, the offsets are measured and the corrected points are the true ones."""
     from facecap.camera import load_calibration
-    from facecap.solve.fit.pipeline import _without_detector_offsets
-    from facecap.solve.fit.problem import SequenceState
+    from facecap.fit.pipeline import _without_detector_offsets
+    from facecap.fit.problem import SequenceState
 
     rig, take_dir, truth = tiny_take
     calibration = load_calibration(take_dir / "calibration.json")
@@ -658,7 +658,7 @@ def test_detector_offsets_measured_on_keyframes_are_removed(tiny_take):
 def test_detected_landmarks_weigh_landmark_detected_in_every_stage(tiny_take, tmp_path, monkeypatch):
     """A detector's points only initialise: every photometric stage, keyframes and sweeps, weighs them
     by ``loss.landmark_detected``; a landmarks file's points weigh ``loss.landmark`` throughout."""
-    import facecap.solve.fit.pipeline as pipeline
+    import facecap.fit.pipeline as pipeline
 
     rig, take, _ = tiny_take
     losses = _spy_on_stage_losses(monkeypatch)
@@ -682,9 +682,9 @@ def test_keyframe_corrections_carry_to_the_frames_between():
     corrected by the fitted keyframes' differences, every frame between them is right."""
     from scipy.spatial.transform import Rotation
 
-    from facecap.solve.fit.init import Initialisation
-    from facecap.solve.fit.pipeline import _keyframe_corrected
-    from facecap.solve.fit.problem import SequenceState
+    from facecap.fit.init import Initialisation
+    from facecap.fit.pipeline import _keyframe_corrected
+    from facecap.fit.problem import SequenceState
 
     rng = np.random.default_rng(7)
     T, K = 13, 5
@@ -755,8 +755,8 @@ def test_fit_with_mediapipe_landmarks_on_dev_take(tmp_path, take, bounds):
 def test_evidence_sees_a_duplicated_shape_as_undetermined(tiny_take):
     """Two copies of jawOpen explain the same pixels: with the other free, neither keeps any of its
     curvature, while jawOpen alone keeps a share (2 % here: the demo head's mouth shapes overlap)."""
-    from facecap.solve.fit.evidence import evidence_at
-    from facecap.solve.fit.problem import SequenceState
+    from facecap.fit.problem import SequenceState
+    from facecap.testing.evidence import evidence_at
 
     rig, take_dir, truth = tiny_take
     frames = np.array([0, 2, 4])

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from facecap.animation import Animation
 from facecap.errors import FormatError
-from facecap.export.animation import Animation
 from facecap.rig.evaluate import evaluate_rig
 from facecap.rig.model import Rig
 from facecap.units import unit_scale

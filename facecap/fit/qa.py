@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import project_points
+from facecap.fit.appearance import sample_images, splat_visibility
+from facecap.fit.problem import FitModel, SequenceState
 from facecap.render.renderer import render_attribute
 from facecap.render.shading import sh_basis
-from facecap.solve.fit.appearance import sample_images, splat_visibility
-from facecap.solve.fit.problem import FitModel, SequenceState
 
 __all__ = ["FrameCheck", "check_frames", "QAVideo"]
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from facecap.checks import check_shape
 from facecap.errors import FormatError
-from facecap.solve.cd_basis import DeltaBasis
+from facecap.solve.basis import DeltaBasis
 
 __all__ = ["SolveMetrics", "solve_metrics", "load_rackovic_problem"]
 

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facecap.solve.fit.config import FitConfig
-from facecap.solve.fit.linearise import linearise
-from facecap.solve.fit.optimize import (FIRST_APPEARANCE_ROUNDS, data_normal_matrix, initial_appearance,
-                                        sample_visibility, sparsity_penalty)
-from facecap.solve.fit.problem import POSE_PARAMS, BatchObservations, FitModel, SequenceState
+from facecap.fit.config import FitConfig
+from facecap.fit.linearise import linearise
+from facecap.fit.optimize import (
+    FIRST_APPEARANCE_ROUNDS,
+    data_normal_matrix,
+    initial_appearance,
+    sample_visibility,
+    sparsity_penalty,
+)
+from facecap.fit.problem import POSE_PARAMS, BatchObservations, FitModel, SequenceState
 
 __all__ = ["ShapeEvidence", "shape_evidence", "evidence_at"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from facecap.solve.fit.feed import FrameBatch, frames_to_device, feed_batches, read_batch
+from facecap.fit.feed import FrameBatch, feed_batches, frames_to_device, read_batch
 from facecap.take import FrameCache, open_take
 from facecap.take.sources import to_float
 from tests.take.coded_frames import decode, write_mp4, write_png_folder

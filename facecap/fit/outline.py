@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors
-from facecap.solve.fit.appearance import PointZBuffer, facing_cosine, inside_image
+from facecap.fit.appearance import PointZBuffer, facing_cosine, inside_image
 
 __all__ = ["Outline", "along_edges", "mesh_edges", "outline"]
 

@@ -1,4 +1,4 @@
-"""The per-shape evidence of the fit's normal equations (facecap.solve.fit.evidence)."""
+"""The per-shape evidence of the fit's normal equations (facecap.testing.evidence)."""
 
 import dataclasses
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from facecap.solve.fit.evidence import shape_evidence
-from facecap.solve.fit.problem import POSE_PARAMS
+from facecap.fit.problem import POSE_PARAMS
+from facecap.testing.evidence import shape_evidence
 
 
 def _normal_matrix(shapes: np.ndarray, identities: int = 0, coupling: float = 0.0) -> torch.Tensor:

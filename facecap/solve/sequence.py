@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facecap.animation import Animation
 from facecap.config import field
 from facecap.errors import FormatError, ShapeError
-from facecap.export.animation import Animation
 from facecap.geometry.rotations import rigid_procrustes
 from facecap.rig.model import Rig
 from facecap.rig.obj import load_obj

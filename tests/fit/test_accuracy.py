@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from facecap.export.animation import Animation
+from facecap.animation import Animation
+from facecap.fit.accuracy import animation_accuracy, weight_errors_by_shape
 from facecap.rig import build_demo_head
-from facecap.solve.accuracy import animation_accuracy, weight_errors_by_shape
 
 
 def test_weight_errors_by_shape_split_the_mae_into_bias_and_noise():

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facecap.solve.fit.problem import BatchObservations
+from facecap.fit.problem import BatchObservations
 from facecap.take.landmarks import Landmarks2D
 from facecap.take.reader import Take
 from facecap.take.silhouette import silhouette_distance

@@ -6,7 +6,7 @@ Jacobian (they are in the residual), which changes the step, not the fixed point
 albedo is tied to the take's, and both are eliminated in closed form (variable projection), so a
 geometry step sees the albedo follow it instead of fighting an albedo fitted to the old geometry.
 The silhouette term pulls the mesh's outline points onto the head's outline in the image
-(:mod:`facecap.solve.fit.outline`, :mod:`facecap.take.silhouette`).
+(:mod:`facecap.fit.outline`, :mod:`facecap.take.silhouette`).
 """
 
 from dataclasses import dataclass
@@ -15,14 +15,20 @@ from typing import Callable
 import torch
 
 from facecap.camera.torch_camera import project_points_with_jacobian, world_to_camera
+from facecap.fit.appearance import (
+    Appearance,
+    AppearanceStats,
+    PointZBuffer,
+    sample_images,
+    sample_points,
+    solve_appearance,
+)
+from facecap.fit.config import FitConfig, LossWeights
+from facecap.fit.outline import Outline, along_edges, outline
+from facecap.fit.problem import BatchObservations, FitModel, FrameParams
 from facecap.geometry.rotations import skew_matrix
 from facecap.render.shading import sh_basis
 from facecap.rig.evaluate import TorchRig, corrective_jacobian
-from facecap.solve.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
-                                         solve_appearance)
-from facecap.solve.fit.config import FitConfig, LossWeights
-from facecap.solve.fit.outline import Outline, along_edges, outline
-from facecap.solve.fit.problem import BatchObservations, FitModel, FrameParams
 
 __all__ = ["Linearisation", "linearise", "charbonnier", "eliminate_albedo"]
 

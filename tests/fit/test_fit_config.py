@@ -5,7 +5,7 @@ import pytest
 from facecap.cli import main
 from facecap.config import load_config
 from facecap.errors import ConfigError
-from facecap.solve.fit.config import FitConfig
+from facecap.fit.config import FitConfig
 
 
 @pytest.mark.parametrize("override, match", [
