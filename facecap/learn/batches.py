@@ -2,7 +2,7 @@
 
 Every draw moves and scales each view's crop inside its canvas (the box a detector or the tracker finds
 is never exactly the rig landmarks'), composites the face over a random background (a gradient with soft
-blotches), applies random camera gains and exposure, blur and sensor noise, quantises to 8 bits, and keeps
+blotches), applies random camera gains, exposure and tone curves, blur and sensor noise, quantises to 8 bits, and keeps
 a random subset of the views. The crop cameras change with the crops, and the targets with them.
 """
 
@@ -21,6 +21,7 @@ __all__ = ["Batch", "make_batch"]
 
 GAIN_SPREAD = 0.15          # per-channel camera gains in [1 - spread, 1 + spread]
 EXPOSURE = (0.6, 1.4)       # overall brightness of a view
+GAMMA = (0.8, 1.25)         # a camera's tone curve, per view
 BLUR_SIGMA = (0.0, 1.2)     # crop pixels, one sigma per batch
 NOISE_SIGMA = (0.0, 4.0)    # grey levels
 BACKGROUND_TINT = 0.1       # standard deviation of a background colour's departure from grey
@@ -100,7 +101,7 @@ def make_batch(scenes: SceneSet, indices: np.ndarray, model: ModelConfig, train:
     rgba = resample_crops(canvas.flatten(0, 1).permute(0, 3, 1, 2), grid)
     crops = rgba[:, :3] + (1 - rgba[:, 3:]) * _backgrounds(N, S, generator)
     gains = _uniform(generator, 1 - GAIN_SPREAD, 1 + GAIN_SPREAD, N, 3) * _uniform(generator, *EXPOSURE, N, 1)
-    crops = crops * gains[..., None, None]
+    crops = (crops * gains[..., None, None]).clamp(0, 1) ** _uniform(generator, *GAMMA, N, 1, 1, 1)
     if torch.rand(1, generator=generator).item() < BLUR_CHANCE:
         crops = _blur(crops, float(_uniform(generator, *BLUR_SIGMA, 1).clamp_min(0.3)))
     crops = crops + torch.randn(crops.shape, generator=generator) * _uniform(generator, *NOISE_SIGMA, N, 1, 1, 1) \
