@@ -23,6 +23,8 @@ class DataConfig:
     supersample: int = field(2, "render at this many times the canvas resolution and average down")
     canvas_factor: float = field(1.2, "the rendered canvas spans this many times the crop, so that training can "
                                       "shift and scale the crop inside it")
+    canvas_size: int = field(154, "canvas pixels: at least the crop's size times canvas_factor (training resamples "
+                                  "the canvas to the crop)")
     yaw_deg: float = field(70.0, "largest angle of a camera from the face's front, left or right")
     pitch_deg: float = field(30.0, "largest angle of a camera above or below the face's front")
     roll_deg: float = field(10.0, "standard deviation of the head's roll seen by each camera")
@@ -42,6 +44,8 @@ class DataConfig:
                                     "identity_sigma", "actions", "neutral_fraction"])
         if min(self.samples, self.validation, self.views, self.chunk, self.supersample) < 1:
             raise ConfigError("samples, validation, views, chunk and supersample must be >= 1")
+        if self.canvas_size < 16:
+            raise ConfigError(f"canvas_size must be >= 16, got {self.canvas_size}")
         if self.canvas_factor < 1:
             raise ConfigError(f"canvas_factor must be >= 1, got {self.canvas_factor}")
         for name in ("arc_deg", "distance_mm"):
@@ -99,6 +103,12 @@ class TrainInitConfig:
     data: DataConfig = field(DataConfig(), "training scenes")
     model: ModelConfig = field(ModelConfig(), "network")
     train: TrainConfig = field(TrainConfig(), "training")
+
+    def __post_init__(self) -> None:
+        needed = self.model.crop_size * self.data.canvas_factor
+        if self.data.canvas_size < round(needed):
+            raise ConfigError(f"data.canvas_size {self.data.canvas_size} is too small for crops of "
+                              f"{self.model.crop_size} px: it needs crop_size x canvas_factor = {needed:.0f}")
 
 
 @dataclass

@@ -57,11 +57,11 @@ def rig_fingerprint(rig: Rig) -> str:
 
 
 def _scene_settings(rig: Rig, data: DataConfig, model: ModelConfig) -> dict:
-    """What the scenes depend on: the rig, the crop, and the data settings except how many there are (chunk i
-    holds the same scenes whatever the count, so a larger set extends a smaller one)."""
+    """What the scenes depend on: the rig, the crop's margin, and the data settings except how many there are
+    (chunk i holds the same scenes whatever the count, so a larger set extends a smaller one)."""
     settings = config_to_dict(data)
     del settings["samples"], settings["validation"]
-    return {"rig": rig_fingerprint(rig), "data": settings, "crop": model.crop_size, "margin": model.margin}
+    return {"rig": rig_fingerprint(rig), "data": settings, "margin": model.margin}
 
 
 def scene_folder(root: Path, rig: Rig, data: DataConfig, model: ModelConfig) -> Path:
@@ -109,7 +109,6 @@ class SceneRenderer:
         self.partners = partner_shapes(self.rig.shape_names)
         self.landmarks = np.asarray(self.rig.landmark_vertices)
         self.reference = self.rig.neutral[self.landmarks].mean(0)
-        self.canvas_size = round(model.crop_size * data.canvas_factor)
         self.ctx = make_context("torch", "cpu")
 
     def _canvas_cameras(self, points: np.ndarray, camera_R: np.ndarray, camera_centre: np.ndarray,
@@ -127,7 +126,7 @@ class SceneRenderer:
         cams = CameraTensors(K=torch.as_tensor(K), dist=torch.zeros(V, 14, dtype=torch.float64),
                              R=torch.as_tensor(camera_R), t=torch.as_tensor(t),
                              image_sizes=torch.full((V, 2), 2 * int(_BOX_FOCAL)), names=tuple(map(str, range(V))))
-        return crop_cameras(cams, centre, side, self.canvas_size, self.model.margin * self.data.canvas_factor)
+        return crop_cameras(cams, centre, side, self.data.canvas_size, self.model.margin * self.data.canvas_factor)
 
     @torch.no_grad()
     def render(self, rng: np.random.Generator) -> Scenes:

@@ -86,7 +86,13 @@ class InitNet(nn.Module):
         if mask.shape != crops.shape[:2]:
             raise ShapeError(f"mask must be [B, V] = {list(crops.shape[:2])}, got {list(mask.shape)}")
         B, V = crops.shape[:2]
-        features = self.encoder(crops.flatten(0, 1)).unflatten(0, (B, V))
+        present = mask.reshape(-1)
+        # Only the views present go through the encoder, so that absent ones never enter BatchNorm's statistics.
+        features = crops.new_zeros(B * V, self.pose.in_features)
+        if present.any():
+            seen = self.encoder(crops.flatten(0, 1)[present])
+            features = features.index_copy(0, torch.nonzero(present).squeeze(1), seen)
+        features = features.unflatten(0, (B, V))
         pose = self.pose(features)
         guess, confidence = self.guess(features), self.confidence(features)
         confidence = confidence.masked_fill(~mask[..., None], float("-inf"))

@@ -8,6 +8,7 @@ from tests.fit.test_fit import _synthesize_tiny_take
 
 # A train-init run of a few seconds: 12 scenes of 2 views at 32 px, 2 epochs.
 TINY_TRAINING = ["data.samples=12", "data.validation=4", "data.views=2", "data.chunk=8", "data.supersample=1",
+                 "data.canvas_size=40",
                  "model.crop_size=32", "model.widths=[4,8,8]", "model.features=16", "train.epochs=2",
                  "train.batch=4", "train.device=cpu"]
 

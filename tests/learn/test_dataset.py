@@ -12,14 +12,14 @@ from facecap.learn.geometry import encode_pose
 from facecap.learn.train import head_reference
 from facecap.rig import build_demo_head
 
-DATA = DataConfig(samples=5, validation=2, views=2, chunk=2, supersample=1)
+DATA = DataConfig(samples=5, validation=2, views=2, chunk=2, supersample=1, canvas_size=40)
 MODEL = ModelConfig(crop_size=32, widths=[4, 8, 8], features=16)
 
 
 def test_the_head_is_drawn_at_the_centre_of_each_canvas(rng):
     rig = build_demo_head()
     scenes = SceneRenderer(rig, DATA, MODEL).render(rng)
-    assert scenes.canvas.shape == (1, 2, round(32 * DATA.canvas_factor), round(32 * DATA.canvas_factor), 4)
+    assert scenes.canvas.shape == (1, 2, 40, 40, 4)
     coverage = scenes.canvas[0, ..., 3].astype(float) / 255
     S = coverage.shape[-1]
     centre = coverage[:, S // 2 - 3:S // 2 + 3, S // 2 - 3:S // 2 + 3]

@@ -33,6 +33,8 @@ def test_absent_views_do_not_change_the_answer_and_one_view_answers_alone():
     alone = net(crops, torch.tensor([[False, False, True]]))
     torch.testing.assert_close(alone.weights, alone.view_weights[:, 2])
     assert out.identity.shape == (1, 0)
+    none = net(crops, torch.zeros(1, 3, dtype=torch.bool))                 # a frame no view shows
+    assert torch.isfinite(none.weights).all() and torch.isfinite(none.position).all()
 
 
 def test_bad_inputs_and_settings_are_reported():
