@@ -25,6 +25,7 @@ GAMMA = (0.8, 1.25)         # a camera's tone curve, per view
 BLUR_SIGMA = (0.0, 1.2)     # crop pixels, one sigma per batch
 NOISE_SIGMA = (0.0, 4.0)    # grey levels
 BACKGROUND_TINT = 0.1       # standard deviation of a background colour's departure from grey
+BACKGROUND_SHRINK = 4       # backgrounds are drawn at this fraction of the crop's size
 BLUR_CHANCE = 0.5
 
 
@@ -55,8 +56,10 @@ def _uniform(generator: torch.Generator, low: float, high: float, *shape: int) -
 
 
 def _backgrounds(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """[n, 3, S, S] a gradient between two random greyish colours along a random direction, with soft blotches."""
-    ramp = torch.linspace(-1, 1, size)
+    """[n, 3, S, S] a gradient between two random greyish colours along a random direction, with soft blotches
+    (drawn at a quarter of the size and enlarged: they are smooth)."""
+    small = max(size // BACKGROUND_SHRINK, 4)
+    ramp = torch.linspace(-1, 1, small)
     angle = _uniform(generator, 0, 2 * np.pi, n)
     along = torch.cos(angle)[:, None, None] * ramp[None, None, :] \
         + torch.sin(angle)[:, None, None] * ramp[None, :, None]
@@ -64,32 +67,38 @@ def _backgrounds(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
                  for _ in range(2))
     mix = (along[:, None] + 1) / 2
     image = low[..., None, None] * (1 - mix) + high[..., None, None] * mix
-    blotches = F.interpolate(torch.randn(n, 1, 4, 4, generator=generator), size=(size, size), mode="bicubic",
+    blotches = F.interpolate(torch.randn(n, 1, 4, 4, generator=generator), size=(small, small), mode="bicubic",
                              align_corners=False)
-    return (image * (1 + _uniform(generator, 0, 0.3, n, 1, 1, 1) * blotches)).clamp(0, 1)
+    image = image * (1 + _uniform(generator, 0, 0.3, n, 1, 1, 1) * blotches)
+    return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=True).clamp(0, 1)
 
 
 def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of [N, 3, S, S] images (separable, reflect-padded)."""
+    """Gaussian blur of [N, 3, S, S] images: separable, reflect-padded, as sums of shifted images (on the CPU
+    several times faster than a depthwise conv2d)."""
     radius = max(1, int(np.ceil(2.5 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).repeat(3, 1)
-    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(padded, kernel[:, None, None, :], groups=3)
-    return F.conv2d(out, kernel[:, None, :, None], groups=3)
+    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=images.dtype) / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    H, W = images.shape[-2:]
+    padded = F.pad(images, (radius, radius, 0, 0), mode="reflect")
+    rows = sum(k * padded[..., i:i + W] for i, k in enumerate(kernel))
+    padded = F.pad(rows, (0, 0, radius, radius), mode="reflect")
+    return sum(k * padded[..., i:i + H, :] for i, k in enumerate(kernel))
 
 
 def make_batch(scenes: SceneSet, indices: np.ndarray, model: ModelConfig, train: TrainConfig,
                canvas_factor: float, reference: torch.Tensor, scale: float, generator: torch.Generator) -> Batch:
     """The augmented batch of the scenes at ``indices``; every random choice comes from ``generator``."""
-    canvas = torch.from_numpy(scenes.canvas(indices)).float().div_(GREY_LEVELS)      # [B, V, Sc, Sc, 4]
+    canvas = torch.from_numpy(scenes.canvas(indices))                                   # [B, V, Sc, Sc, 4] uint8
     B, V, Sc = canvas.shape[:3]
     N, S = B * V, model.crop_size
     meta = scenes.scenes
 
     def rows(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a[indices], dtype=torch.float32)
+    keep = torch.randint(min(train.min_views, V), V + 1, (B,), generator=generator)
+    order = torch.argsort(torch.rand(B, V, generator=generator), dim=1)
+    mask = torch.zeros(B, V, dtype=torch.bool).scatter_(1, order, torch.arange(V)[None] < keep[:, None])
     canvas_cams = CropCameras(R=rows(meta.canvas_R).flatten(0, 1), centre=rows(meta.canvas_centre).flatten(0, 1),
                               focal=rows(meta.canvas_focal).flatten(), size=Sc)
     nominal_focal = canvas_cams.focal * S * canvas_factor / Sc
@@ -97,21 +106,21 @@ def make_batch(scenes: SceneSet, indices: np.ndarray, model: ModelConfig, train:
     shift = _uniform(generator, -train.shift, train.shift, N, 2) * (S / nominal_focal)[:, None]
     J = rotation_onto_axis(F.normalize(torch.cat([shift, torch.ones(N, 1)], -1), dim=-1))
     cameras = CropCameras(R=J @ canvas_cams.R, centre=canvas_cams.centre, focal=focal, size=S)
-    grid = source_pixels(cameras, canvas_cams.as_camera_tensors())
-    rgba = resample_crops(canvas.flatten(0, 1).permute(0, 3, 1, 2), grid)
-    crops = rgba[:, :3] + (1 - rgba[:, 3:]) * _backgrounds(N, S, generator)
-    gains = _uniform(generator, 1 - GAIN_SPREAD, 1 + GAIN_SPREAD, N, 3) * _uniform(generator, *EXPOSURE, N, 1)
-    crops = (crops * gains[..., None, None]).clamp(0, 1) ** _uniform(generator, *GAMMA, N, 1, 1, 1)
-    if torch.rand(1, generator=generator).item() < BLUR_CHANCE:
-        crops = _blur(crops, float(_uniform(generator, *BLUR_SIGMA, 1).clamp_min(0.3)))
-    crops = crops + torch.randn(crops.shape, generator=generator) * _uniform(generator, *NOISE_SIGMA, N, 1, 1, 1) \
-        / GREY_LEVELS
-    crops = (crops.clamp(0, 1) * GREY_LEVELS).round() / GREY_LEVELS
-    keep = torch.randint(min(train.min_views, V), V + 1, (B,), generator=generator)
-    order = torch.argsort(torch.rand(B, V, generator=generator), dim=1)
-    mask = torch.zeros(B, V, dtype=torch.bool).scatter_(1, order, torch.arange(V)[None] < keep[:, None])
     R, t = rows(meta.R), rows(meta.t)
     rotation, code = encode_pose(cameras, R.repeat_interleave(V, 0), t.repeat_interleave(V, 0), reference, scale)
-    crops = crops.unflatten(0, (B, V)) * mask[..., None, None, None]
+    # Only the views kept are cut and augmented.
+    kept = torch.nonzero(mask.reshape(-1)).squeeze(1)
+    n = len(kept)
+    grid = source_pixels(cameras.select(kept), canvas_cams.select(kept).as_camera_tensors())
+    rgba = resample_crops(canvas.flatten(0, 1)[kept].permute(0, 3, 1, 2).float().div_(GREY_LEVELS), grid)
+    crops = rgba[:, :3] + (1 - rgba[:, 3:]) * _backgrounds(n, S, generator)
+    gains = _uniform(generator, 1 - GAIN_SPREAD, 1 + GAIN_SPREAD, n, 3) * _uniform(generator, *EXPOSURE, n, 1)
+    crops = (crops * gains[..., None, None]).clamp(0, 1) ** _uniform(generator, *GAMMA, n, 1, 1, 1)
+    if torch.rand(1, generator=generator).item() < BLUR_CHANCE:
+        crops = _blur(crops, float(_uniform(generator, *BLUR_SIGMA, 1).clamp_min(0.3)))
+    crops = crops + torch.randn(crops.shape, generator=generator) * _uniform(generator, *NOISE_SIGMA, n, 1, 1, 1) \
+        / GREY_LEVELS
+    crops = (crops.clamp(0, 1) * GREY_LEVELS).round() / GREY_LEVELS
+    crops = torch.zeros(N, 3, S, S).index_copy(0, kept, crops).unflatten(0, (B, V))
     return Batch(crops=crops, mask=mask, cameras=cameras, rotation=rotation.unflatten(0, (B, V)),
                  code=code.unflatten(0, (B, V)), weights=rows(meta.weights), identity=rows(meta.identity), R=R, t=t)

@@ -86,8 +86,9 @@ class TrainConfig:
     shift: float = field(0.06, "the crop's centre moves by up to this fraction of its width")
     scale: float = field(0.08, "the crop's size changes by up to this fraction")
     min_views: int = field(1, "each scene keeps a random number of its views, at least this many")
-    weight_loss: float = field(10.0, "weight of the weights' L1 loss (mean over shapes)")
-    identity_loss: float = field(0.3, "weight of the identity coefficients' L1 loss (mean over modes)")
+    weight_loss: float = field(10.0, "weight of the weights' loss (L1 near zero, quadratic for large errors; mean "
+                                     "over shapes)")
+    identity_loss: float = field(0.3, "weight of the identity coefficients' loss (as the weights'; mean over modes)")
     pose_loss: float = field(1.0, "weight of each view's rotation (chordal) and position (crop units) losses")
 
     def __post_init__(self) -> None:

@@ -42,6 +42,11 @@ class CropCameras:
     def __len__(self) -> int:
         return self.R.shape[0]
 
+    def select(self, index: torch.Tensor | np.ndarray) -> "CropCameras":
+        """The crop cameras at ``index`` [M] (int), in that order."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.R.device)
+        return CropCameras(self.R[index], self.centre[index], self.focal[index], self.size)
+
     @property
     def t(self) -> torch.Tensor:
         """[N, 3] world-to-crop translation (``x_crop = R x_world + t``)."""
@@ -139,7 +144,8 @@ def source_pixels(crops: CropCameras, source: CameraTensors) -> torch.Tensor:
     to_source = source.R @ crops.R.transpose(1, 2)                              # crop frame -> source frame
     rays = torch.einsum("nij,nyxj->nyxi", to_source, crop_pixel_rays(crops))
     xy = rays[..., :2] / rays[..., 2:].clamp_min(1e-9)
-    xy = distort_normalized(xy, source.dist)
+    if bool((source.dist != 0).any()):
+        xy = distort_normalized(xy, source.dist)
     K = source.K
     f = torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None, None]
     return xy * f + K[:, None, None, :2, 2]

@@ -118,8 +118,8 @@ def predict_frames(model: InitModel, images: list[list[np.ndarray]], calibration
     crops = np.zeros((T * C, model.config.crop_size, model.config.crop_size, 3), dtype=np.uint8)
     index = np.flatnonzero(found)
     if len(index):
-        chosen = CropCameras(crops_cams.R[index], crops_cams.centre[index], crops_cams.focal[index], crops_cams.size)
-        crops[index] = cut_crops([as_uint8(images[i // C][i % C]) for i in index], chosen, repeated.select(list(index)))
+        crops[index] = cut_crops([as_uint8(images[i // C][i % C]) for i in index], crops_cams.select(index),
+                                 repeated.select(list(index)))
     mask = torch.as_tensor(boxes.found)
     x = torch.from_numpy(crops).to(model.device).permute(0, 3, 1, 2).float().div_(255).unflatten(0, (T, C))
     out = model.net(x, mask.to(model.device))

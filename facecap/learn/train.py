@@ -37,6 +37,8 @@ __all__ = ["TrainResult", "train_init_model", "training_loss", "head_reference"]
 log = logging.getLogger(__name__)
 
 VIEW_GUESS_WEIGHT = 0.25      # each view's own weights guess, beside the pooled one: every view must learn
+WEIGHT_KNEE = 0.1             # weight errors above this are penalised more than linearly (see _reverse_huber)
+IDENTITY_KNEE = 1.0           # the same for identity coefficients (σ = 1 modes)
 VALIDATION_SEED = 12345       # the validation batches' augmentation, the same every epoch
 
 
@@ -56,6 +58,13 @@ def head_reference(rig: Rig) -> tuple[np.ndarray, float]:
     return points.mean(0), float((points.max(0) - points.min(0))[:2].max())
 
 
+def _reverse_huber(error: torch.Tensor, knee: float) -> torch.Tensor:
+    """|e| + e² / (2 knee), elementwise: L1 near zero, where it holds the many inactive weights at exactly 0 (the
+    MAE's optimum is the median), and quadratic for large errors, so that a missed expression pulls harder than
+    the slight overshoots of every inactive shape together (plain L1 learns to predict all zeros first)."""
+    return error.abs() + error * error / (2 * knee)
+
+
 def training_loss(out: NetOutput, batch: Batch, config: TrainInitConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """The weighted sum of the weights', identity's and each view's pose losses, and the terms."""
     train = config.train
@@ -64,15 +73,17 @@ def training_loss(out: NetOutput, batch: Batch, config: TrainInitConfig) -> tupl
 
     def target(x: torch.Tensor) -> torch.Tensor:
         return x.to(out.weights.device)
-    weights = (out.weights - target(batch.weights)).abs().mean()
-    view_weights = (((out.view_weights - target(batch.weights)[:, None]).abs().mean(-1) * mask).sum() / views)
-    identity = (out.identity - target(batch.identity)).abs().mean() if out.identity.shape[1] else weights * 0
+    weights = _reverse_huber(out.weights - target(batch.weights), WEIGHT_KNEE).mean()
+    view_weights = (_reverse_huber(out.view_weights - target(batch.weights)[:, None], WEIGHT_KNEE).mean(-1) * mask
+                    ).sum() / views
+    identity = _reverse_huber(out.identity - target(batch.identity), IDENTITY_KNEE).mean() \
+        if out.identity.shape[1] else weights * 0
     rotation = ((rotation_6d_to_matrix(out.rotation6d) - target(batch.rotation)).flatten(2).norm(dim=-1) * mask).sum() \
         / views
     position = ((out.position - target(batch.code)).abs().sum(-1) * mask).sum() / views
     total = train.weight_loss * (weights + VIEW_GUESS_WEIGHT * view_weights) + train.identity_loss * identity \
         + train.pose_loss * (rotation + position)
-    terms = {"loss": total.item(), "weights_l1": weights.item(), "identity_l1": identity.item(),
+    terms = {"loss": total.item(), "weights": weights.item(), "identity": identity.item(),
              "rotation_chordal": rotation.item(), "position_l1": position.item()}
     return total, terms
 
@@ -113,18 +124,19 @@ def _validate(net: InitNet, scenes: SceneSet, config: TrainInitConfig, reference
 def _plot_curves(history: list[dict[str, float]], path: Path) -> None:
     """Training and validation loss, validation weight MAE and fused pose errors per epoch; written whole."""
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(12, 3.6))
-    axes = fig.subplots(1, 3)
+    fig = Figure(figsize=(16, 3.6))
+    axes = fig.subplots(1, 4)
     axes[0].plot(epochs, [h["train_loss"] for h in history], label="training")
     axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
     axes[0].set_ylabel("loss")
     axes[0].set_yscale("log")
     axes[1].plot(epochs, [h["val_weight_mae"] for h in history], label="weights")
-    axes[1].plot(epochs, [h["val_identity_mae"] for h in history], label="identity")
-    axes[1].set_ylabel("validation MAE")
-    axes[2].plot(epochs, [h["val_rotation_deg"] for h in history], label="rotation (deg)")
-    axes[2].plot(epochs, [h["val_position_mm"] for h in history], label="reference point (mm)")
-    axes[2].set_ylabel("fused head pose error (validation)")
+    axes[1].set_ylabel("validation weight MAE")
+    axes[2].plot(epochs, [h["val_identity_mae"] for h in history], label="identity")
+    axes[2].set_ylabel("validation identity MAE")
+    axes[3].plot(epochs, [h["val_rotation_deg"] for h in history], label="rotation (deg)")
+    axes[3].plot(epochs, [h["val_position_mm"] for h in history], label="reference point (mm)")
+    axes[3].set_ylabel("fused head pose error (validation)")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
