@@ -58,9 +58,9 @@ class DataConfig:
 class ModelConfig:
     """The network: a small convolutional encoder per view, then heads pooled over the views."""
 
-    crop_size: int = field(128, "crop width and height in pixels")
+    crop_size: int = field(96, "crop width and height in pixels")
     margin: float = field(1.3, "the crop spans this many times the landmarks' box")
-    widths: list[int] = field([24, 32, 64, 128, 192, 256], "channels of the stem and of each stride-2 stage")
+    widths: list[int] = field([16, 32, 64, 128, 256], "channels of the stem and of each stride-2 stage")
     features: int = field(256, "length of each view's feature vector")
 
     def __post_init__(self) -> None:
@@ -77,7 +77,7 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation and the augmentations drawn afresh for every batch."""
 
-    epochs: int = field(40, "passes over the rendered scenes")
+    epochs: int = field(30, "passes over the rendered scenes")
     batch: int = field(32, "scenes per step")
     learning_rate: float = field(2e-3, "AdamW's peak learning rate (one-cycle schedule)")
     weight_decay: float = field(1e-4, "AdamW's weight decay")
