@@ -111,8 +111,15 @@ def make_batch(scenes: SceneSet, indices: np.ndarray, model: ModelConfig, train:
     # Only the views kept are cut and augmented.
     kept = torch.nonzero(mask.reshape(-1)).squeeze(1)
     n = len(kept)
-    grid = source_pixels(cameras.select(kept), canvas_cams.select(kept).as_camera_tensors())
-    rgba = resample_crops(canvas.flatten(0, 1)[kept].permute(0, 3, 1, 2).float().div_(GREY_LEVELS), grid)
+    rgba = canvas.flatten(0, 1)[kept].permute(0, 3, 1, 2).float().div_(GREY_LEVELS)
+    source = canvas_cams.select(kept)
+    # A canvas much finer than the crop is first averaged down (a whole factor that divides it, which keeps the
+    # principal point at the centre), so that bilinear taps do not alias.
+    shrink = max((k for k in range(1, int(Sc / (S * canvas_factor)) + 1) if Sc % k == 0), default=1)
+    if shrink > 1:
+        rgba = F.avg_pool2d(rgba, shrink)
+        source = CropCameras(source.R, source.centre, source.focal / shrink, Sc // shrink)
+    rgba = resample_crops(rgba, source_pixels(cameras.select(kept), source.as_camera_tensors()))
     crops = rgba[:, :3] + (1 - rgba[:, 3:]) * _backgrounds(n, S, generator)
     gains = _uniform(generator, 1 - GAIN_SPREAD, 1 + GAIN_SPREAD, n, 3) * _uniform(generator, *EXPOSURE, n, 1)
     crops = (crops * gains[..., None, None]).clamp(0, 1) ** _uniform(generator, *GAMMA, n, 1, 1, 1)
