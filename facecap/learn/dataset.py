@@ -95,21 +95,23 @@ class Scenes:
 
 
 class SceneRenderer:
-    """Draws and renders random scenes of one rig (converted to mm)."""
+    """Draws and renders random scenes of one rig (converted to mm) on ``device`` (nvdiffrast on CUDA when
+    installed, else the torch rasteriser); the draws themselves are on the CPU, so a scene is the same on any."""
 
-    def __init__(self, rig: Rig, data: DataConfig, model: ModelConfig) -> None:
+    def __init__(self, rig: Rig, data: DataConfig, model: ModelConfig, device: torch.device | str = "cpu") -> None:
         if rig.landmark_vertices is None:
             raise FormatError("the rig has no landmark vertices: training crops are cut from the landmarks' box")
         self.rig = rig.in_units("mm")
         self.data, self.model = data, model
-        self.torch_rig = TorchRig.from_rig(self.rig)
-        self.faces = torch.as_tensor(self.rig.faces, dtype=torch.long)
-        self.opaque = torch.as_tensor(self.rig.opaque_faces())
+        self.device = torch.device(device)
+        self.torch_rig = TorchRig.from_rig(self.rig, device=self.device)
+        self.faces = torch.as_tensor(self.rig.faces, dtype=torch.long, device=self.device)
+        self.opaque = torch.as_tensor(self.rig.opaque_faces(), device=self.device)
         self.regions = AlbedoRegions.from_rig(self.rig)
         self.partners = partner_shapes(self.rig.shape_names)
         self.landmarks = np.asarray(self.rig.landmark_vertices)
         self.reference = self.rig.neutral[self.landmarks].mean(0)
-        self.ctx = make_context("torch", "cpu")
+        self.ctx = make_context("auto", self.device)
 
     def _canvas_cameras(self, points: np.ndarray, camera_R: np.ndarray, camera_centre: np.ndarray,
                         rng: np.random.Generator) -> CropCameras:
@@ -135,26 +137,25 @@ class SceneRenderer:
         weights = random_weights(self.partners, data, rng)
         identity = rng.normal(size=self.rig.num_identities) * rng.uniform(0, data.identity_sigma)
         geometry = random_scene_geometry(self.reference, data, rng)
-        f32 = torch.float32
-        verts = self.torch_rig.evaluate(torch.as_tensor(weights, dtype=f32)[None],
-                                        torch.as_tensor(geometry.R, dtype=f32)[None],
-                                        torch.as_tensor(geometry.t, dtype=f32)[None],
-                                        torch.as_tensor(identity, dtype=f32)[None] if len(identity) else None)
-        canvas = self._canvas_cameras(verts[0, self.landmarks].double().numpy(), geometry.camera_R,
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=torch.float32, device=self.device)[None]
+        verts = self.torch_rig.evaluate(tensor(weights), tensor(geometry.R), tensor(geometry.t),
+                                        tensor(identity) if len(identity) else None)
+        canvas = self._canvas_cameras(verts[0, self.landmarks].double().cpu().numpy(), geometry.camera_R,
                                       geometry.camera_centre, rng)
         head = geometry.R @ self.reference + geometry.t
         towards = geometry.camera_centre.mean(0) - head
         sh, _ = random_lighting(data.lighting, towards / np.linalg.norm(towards), rng)
-        albedo = torch.as_tensor(random_albedo(self.regions, rng))
         normals = vertex_normals(verts, self.faces)
-        attributes = torch.cat([albedo[None], normals], -1)
-        values, coverage = render_attribute(self.ctx, verts, self.faces, attributes, canvas.as_camera_tensors(),
+        attributes = torch.cat([tensor(random_albedo(self.regions, rng)), normals], -1)
+        values, coverage = render_attribute(self.ctx, verts, self.faces, attributes,
+                                            canvas.as_camera_tensors().to(self.device),
                                             scale=float(data.supersample), faces_subset=self.opaque, lens="none")
         normal = F.normalize(values[..., 3:], dim=-1)
-        colour = values[..., :3] * sh_irradiance(normal, torch.as_tensor(sh, dtype=f32)[None])
+        colour = values[..., :3] * sh_irradiance(normal, tensor(sh))
         rgba = torch.cat([colour.clamp(0, 1), coverage[..., None]], -1)[0].permute(0, 3, 1, 2)   # [V, 4, H, W]
         rgba = F.avg_pool2d(rgba, data.supersample) if data.supersample > 1 else rgba
-        image = (rgba.permute(0, 2, 3, 1) * GREY_LEVELS).round().to(torch.uint8).numpy()
+        image = (rgba.permute(0, 2, 3, 1) * GREY_LEVELS).round().to(torch.uint8).cpu().numpy()
         return Scenes(canvas=image[None], canvas_R=canvas.R.numpy()[None], canvas_centre=canvas.centre.numpy()[None],
                       canvas_focal=canvas.focal.numpy()[None], weights=weights[None].astype(np.float32),
                       identity=identity[None].astype(np.float32), R=geometry.R[None], t=geometry.t[None])
@@ -195,7 +196,8 @@ def _chunk_counts(data: DataConfig) -> dict[str, list[int]]:
     return {"train": split(data.samples), "validation": split(data.validation)}
 
 
-def generate_scenes(rig: Rig, data: DataConfig, model: ModelConfig, root: Path) -> Path:
+def generate_scenes(rig: Rig, data: DataConfig, model: ModelConfig, root: Path,
+                    device: torch.device | str = "cpu") -> Path:
     """Render the training and validation scenes into their cache folder under ``root`` (chunks already
     there are kept); returns the folder. Each chunk draws from its own seeded stream, so the scenes do not
     depend on where a run was interrupted."""
@@ -206,7 +208,7 @@ def generate_scenes(rig: Rig, data: DataConfig, model: ModelConfig, root: Path) 
             if _chunk_length(folder, split, i) < n]
     if not todo:
         return folder
-    renderer = SceneRenderer(rig, data, model)
+    renderer = SceneRenderer(rig, data, model, device)
     log.info("rendering %d scenes into %s", sum(n for *_, n in todo), folder)
     with progress(sum(n for *_, n in todo), "render scenes", "scene") as bar:
         for split, index, n in todo:

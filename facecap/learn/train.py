@@ -169,7 +169,7 @@ def train_init_model(rig: Rig, config: TrainInitConfig, out: str | Path, work: s
     if train.threads:
         torch.set_num_threads(train.threads)
     device = resolve_device(train.device)
-    folder = generate_scenes(rig, config.data, config.model, work)
+    folder = generate_scenes(rig, config.data, config.model, work, device)
     scenes, validation = SceneSet.open(folder, "train", config.data), SceneSet.open(folder, "validation", config.data)
     reference_np, scale = head_reference(rig)
     reference = torch.as_tensor(reference_np, dtype=torch.float32)
