@@ -39,13 +39,14 @@ def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "preview",
         "Runs the network of 'facecap train-init' alone over a take: per-frame blendshape weights and head pose "
-        "in one pass per frame, for a first look within seconds. The first frame's face crops come from its "
-        "landmarks (a landmarks file, or MediaPipe's detector), every later frame's from the head found in the "
-        "frame before. Writes the fit's exports (animation.json, animation.csv, livelink.csv, weights.png, and "
+        "in one pass per frame, for a first look within seconds. The face crops come from the landmarks (a "
+        "landmarks file, or MediaPipe's detector, cached), or with boxes=track from the head found in the frame "
+        "before, the landmarks then needed on every anchor_frames-th frame only. "
+        "Writes the fit's exports (animation.json, animation.csv, livelink.csv, weights.png, and "
         "meshes_head.npz with --rig) and preview.json (timing, interpolated frames).",
         ["facecap preview take/ --model init_model.pt -o out/preview --set landmarks.model_path=face_landmarker.task",
          "facecap preview take/ --model init_model.pt --rig rig.npz -o out/preview "
-         "--set landmarks.landmarks_file=take/landmarks.json --set boxes=landmarks"],
+         "--set landmarks.landmarks_file=take/landmarks.json --set boxes=track"],
         config_cls=PreviewConfig)
     parser.add_argument("take", type=Path, help="take folder (frame folders and/or videos per camera)")
     parser.add_argument("--model", type=Path, required=True, help="the model file of facecap train-init")

@@ -118,14 +118,16 @@ class PreviewConfig:
 
     landmarks: LandmarkConfig = field(LandmarkConfig(), "where the landmarks for the crops come from")
     boxes: Literal["track", "landmarks"] = field(
-        "track", "'track': the first frame's crops come from its landmarks and every later frame's from the head the "
-                 "network found in the frame before (the detector runs once); 'landmarks': every frame's from its "
-                 "own landmarks")
+        "landmarks", "'landmarks': every frame's crops come from its own landmarks; 'track': only every "
+                     "anchor_frames-th frame's do, the others' from the head the network found in the frame before "
+                     "(the detector runs on those frames alone; the boxes drift with the network's position error)")
+    anchor_frames: int = field(10, "with boxes=track, the frames whose crops come from their landmarks")
     batch_frames: int = field(8, "frames per network call with boxes=landmarks")
     device: str = field("cpu", "torch device: auto (cuda when available), cpu, cuda, ...")
     threads: int = field(0, "torch CPU threads (0: torch's default)")
 
     def __post_init__(self) -> None:
-        if self.batch_frames < 1:
-            raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
+        if self.batch_frames < 1 or self.anchor_frames < 1:
+            raise ConfigError(f"batch_frames and anchor_frames must be >= 1, got {self.batch_frames}, "
+                              f"{self.anchor_frames}")
         require_non_negative(self, ["threads"])

@@ -151,11 +151,21 @@ def source_pixels(crops: CropCameras, source: CameraTensors) -> torch.Tensor:
     return xy * f + K[:, None, None, :2, 2]
 
 
+def _shown_region(where: np.ndarray, shrink: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """((x0, y0), (x1, y1)) of the image region that source pixels ``where`` [S, S, 2] fall in, plus a margin:
+    whole blocks of ``shrink`` pixels from a multiple of it, at least one block, inside the image."""
+    size = np.array([width, height])
+    lo = np.clip(np.floor(where.reshape(-1, 2).min(0)) - shrink, 0, size - shrink) // shrink * shrink
+    hi = np.clip(np.ceil(where.reshape(-1, 2).max(0)) + 2 * shrink, lo + shrink, size)
+    return lo.astype(int), (lo + (hi - lo) // shrink * shrink).astype(int)
+
+
 def cut_crops(images: list[np.ndarray], crops: CropCameras, source: CameraTensors) -> np.ndarray:
     """[N, S, S, 3] uint8 crops of ``images`` (N [H, W, 3] uint8, image n seen by source camera n).
 
-    Each image is first shrunk by a whole factor with area averaging so that the resampling step is at
-    most about one source pixel per crop pixel (bilinear taps alone would alias the face's detail).
+    The part of each image the crop shows is first shrunk by a whole factor with area averaging, so that the
+    resampling step is at most about one source pixel per crop pixel (bilinear taps alone would alias the
+    face's detail).
     """
     if len(images) != len(crops):
         raise ShapeError(f"{len(crops)} crops need as many images, got {len(images)}")
@@ -164,12 +174,14 @@ def cut_crops(images: list[np.ndarray], crops: CropCameras, source: CameraTensor
     for n, image in enumerate(images):
         spacing = np.linalg.norm(where[n, 0, 1] - where[n, 0, 0])                    # source px per crop px
         shrink = max(1, int(spacing))
+        (x0, y0), (x1, y1) = _shown_region(where[n], shrink, image.shape[1], image.shape[0])
+        region = image[y0:y1, x0:x1]
         if shrink > 1:
-            h, w = image.shape[:2]
-            image = cv2.resize(image, (w // shrink, h // shrink), interpolation=cv2.INTER_AREA)
-        # A shrunk pixel i covers source pixels shrink * i .. shrink * (i + 1) - 1.
-        grid = ((where[n] + 0.5) / shrink - 0.5).astype(np.float32)
-        out[n] = cv2.remap(image, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            region = cv2.resize(region, (region.shape[1] // shrink, region.shape[0] // shrink),
+                                interpolation=cv2.INTER_AREA)
+        # A shrunk pixel i covers source pixels x0 + shrink * i .. x0 + shrink * (i + 1) - 1.
+        grid = ((where[n] - [x0, y0] + 0.5) / shrink - 0.5).astype(np.float32)
+        out[n] = cv2.remap(region, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out
 
 

@@ -1,10 +1,10 @@
 """``preview_take``: the network alone over a take, as an animation to look at within seconds of the take.
 
-With ``boxes="track"`` the landmarks are needed once: the first frame's crops come from its landmarks
-(a landmarks file's, or the detector's), and every later frame's from the head the network found in the
-frame before, projected into each view (:func:`facecap.learn.infer.boxes_from_pose`); a frame where the
-face was lost in every view goes back to its landmarks. With ``boxes="landmarks"`` every frame's crops
-come from its own landmarks, and frames are run in batches.
+With ``boxes="landmarks"`` every frame's crops come from its own landmarks (a landmarks file's, or the
+detector's), and frames are run in batches. With ``boxes="track"`` only every ``anchor_frames``-th frame's
+do; the frames between take theirs from the head the network found in the frame before, projected into
+each view (:func:`facecap.learn.infer.boxes_from_pose`), so the detector runs on the anchors alone; a frame
+where the face was lost in every view goes back to its landmarks.
 """
 
 import logging
@@ -71,11 +71,12 @@ def _frame_images(take: Take, frames: np.ndarray) -> list[list[np.ndarray]]:
     return [[take.frame_raw(c, int(i)) for c in range(len(take.camera_names))] for i in frames]
 
 
-def _tracked(model: InitModel, take: Take, calibration: Calibration, landmarks: _Landmarks) -> list[FramePredictions]:
-    """Frame by frame, each frame's crops from the head found in the frame before."""
+def _tracked(model: InitModel, take: Take, calibration: Calibration, landmarks: _Landmarks,
+             anchor_frames: int) -> list[FramePredictions]:
+    """Frame by frame, each frame's crops from the head found in the frame before, but for the anchors'."""
     results: list[FramePredictions] = []
     for i in track(range(take.num_frames), "preview", "frame"):
-        previous = results[-1] if results else None
+        previous = results[-1] if results and i % anchor_frames else None
         boxes = boxes_from_pose(model, previous, calibration) if previous is not None and previous.ok[0] else None
         if boxes is None or not boxes.found.any():
             boxes = boxes_from_landmarks(landmarks.frames(np.array([i])))
@@ -113,7 +114,7 @@ def preview_take(take_path: str | Path, calibration: str | Path | Calibration, m
     with open_take(take_path, calib) as take:
         calib = take.calibration
         landmarks = _Landmarks(take, config, Path(out_dir))
-        parts = _tracked(model, take, calib, landmarks) if config.boxes == "track" else \
+        parts = _tracked(model, take, calib, landmarks, config.anchor_frames) if config.boxes == "track" else \
             _batched(model, take, calib, landmarks, config.batch_frames)
         ok = np.concatenate([p.ok for p in parts])
         weights, R, t = interpolate_missing_frames(ok, np.concatenate([p.weights for p in parts]),
