@@ -10,8 +10,8 @@ For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes), with the 
   network's start from the same landmarks, with its own head pose and with the landmark start's pose,
   scored by facecap.fit.accuracy against ground_truth.json; the ratio of the weight MAEs is the figure
   to halve;
-- the preview (``facecap preview``: boxes tracked from the first frame's landmarks), its frames/s (the
-  median of --repeats runs, model loading excluded) and its accuracy;
+- the preview (``facecap preview`` with its defaults: crops from every frame's landmarks), its frames/s
+  (the median of --repeats runs, model loading excluded) and its accuracy;
 - with --fit, the photometric fit from the landmark start (its config plus --fit-set) and from the
   network's start (plus --network-fit-set, e.g. a shortened schedule): accuracy and seconds of each.
   The network's start goes in where the fit calls ``initialise_from_landmarks`` for its first start (the
