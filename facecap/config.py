@@ -18,18 +18,22 @@ import yaml
 
 from facecap.errors import ConfigError
 
-__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "describe_config",
-           "parse_overrides"]
+__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "ConfigKey",
+           "config_keys", "describe_config", "parse_overrides"]
 
 C = TypeVar("C")
 
 
-def field(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with help text; mutable defaults (lists, dataclasses) are copied."""
+def field(default: Any, help: str, expert: bool = False, **kwargs: Any) -> Any:
+    """A dataclass field with help text; mutable defaults (lists, dataclasses) are copied.
+
+    ``expert`` keys are listed after the common ones in ``--help``: tuning that most users never change.
+    A section (a dataclass-valued field) marked expert makes all its keys expert.
+    """
+    metadata = {"help": help, "expert": expert}
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata={"help": help},
-                                 **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def require_non_negative(config: Any, names: list[str]) -> None:
@@ -183,20 +187,37 @@ def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def describe_config(cls: type, prefix: str = "", defaults: Any = None) -> list[str]:
-    """One line per key: ``name (type, default): help``, nested sections flattened with dots.
+@dataclasses.dataclass(frozen=True)
+class ConfigKey:
+    """One key of a config: its dotted name, type, default, help text and whether it is expert tuning."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    expert: bool
+
+
+def config_keys(cls: type, defaults: Any = None, expert: bool | None = None, prefix: str = "") -> list[ConfigKey]:
+    """Every key of the config ``cls``, nested sections flattened with dots, in declaration order.
 
     A section's defaults are the parent's (``defaults``), which may differ from its class's own.
+    ``expert``: only the expert keys (True), only the common ones (False), or all (None); a section
+    marked expert makes all its keys expert.
     """
-    lines = []
+    keys = []
     hints = typing.get_type_hints(cls)
     defaults = cls() if defaults is None else defaults
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        value = getattr(defaults, f.name)
+        tp, value, is_expert = hints[f.name], getattr(defaults, f.name), f.metadata.get("expert", False)
         if dataclasses.is_dataclass(tp):
-            lines.extend(describe_config(tp, prefix=f"{prefix}{f.name}.", defaults=value))
-            continue
-        help_text = f.metadata.get("help", "")
-        lines.append(f"{prefix}{f.name} ({_type_name(tp)}, default {value!r}): {help_text}")
-    return lines
+            if not (is_expert and expert is False):
+                keys += config_keys(tp, value, None if is_expert and expert else expert, f"{prefix}{f.name}.")
+        elif expert is None or is_expert == expert:
+            keys.append(ConfigKey(prefix + f.name, tp, value, f.metadata.get("help", ""), is_expert))
+    return keys
+
+
+def describe_config(cls: type, expert: bool | None = None) -> list[str]:
+    """One line per key of :func:`config_keys`: ``name (type, default): help``."""
+    return [f"{k.name} ({_type_name(k.type)}, default {k.default!r}): {k.help}" for k in config_keys(cls, expert=expert)]

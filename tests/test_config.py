@@ -101,3 +101,25 @@ def test_describe_shows_the_commands_own_section_defaults():
 def test_parse_overrides_nests_and_parses_yaml_values():
     assert parse_overrides(["a.b=1", "a.c=x", "d=[1, 2]"]) == {"a": {"b": 1, "c": "x"}, "d": [1, 2]}
     assert config_to_dict(Outer())["out"] == "out"
+
+
+def test_describe_puts_expert_keys_apart():
+    """Expert keys and every key of an expert section are listed apart from the common ones, none twice."""
+    @dataclass
+    class Tuning:
+        a: float = field(1.0, "a")
+        b: float = field(2.0, "b", expert=True)
+
+    @dataclass
+    class Command:
+        out: str = field("x", "where")
+        depth: int = field(3, "how deep", expert=True)
+        tuning: Tuning = field(Tuning(), "common section")
+        solver: Tuning = field(Tuning(), "expert section", expert=True)
+
+    def names(lines):
+        return [line.split(" ")[0] for line in lines]
+    assert names(describe_config(Command, expert=False)) == ["out", "tuning.a"]
+    assert names(describe_config(Command, expert=True)) == ["depth", "tuning.b", "solver.a", "solver.b"]
+    assert sorted(names(describe_config(Command))) == sorted(names(describe_config(Command, expert=False))
+                                                            + names(describe_config(Command, expert=True)))

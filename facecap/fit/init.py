@@ -14,9 +14,11 @@ import logging
 from dataclasses import dataclass, fields
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation, Slerp
 
 from facecap.camera.model import Calibration
+from facecap.camera.torch_camera import CameraTensors, project_points
 from facecap.camera.triangulate import triangulate_points
 from facecap.config import field, require_non_negative
 from facecap.errors import FacecapError
@@ -26,7 +28,8 @@ from facecap.rig.model import Rig
 from facecap.solve.cd import CDConfig, DeltaBasis, solve_cd
 from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["InitConfig", "Initialisation", "initialise_from_landmarks", "interpolate_missing_frames"]
+__all__ = ["InitConfig", "Initialisation", "initialise_from_landmarks", "interpolate_missing_frames",
+           "landmark_pixels"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,15 @@ def _fit_identity(rig: Rig, lm: np.ndarray, residual: np.ndarray, weights: np.nd
     b = (w * np.nan_to_num(residual)).ravel()
     scale = max(weights.sum(), 1.0) * prior * 1e-2
     return np.linalg.solve(A.T @ A + scale * np.eye(rig.num_identities), A.T @ b)
+
+
+def landmark_pixels(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
+                    calibration: Calibration) -> np.ndarray:
+    """[T, C, L, 2] distorted pixels of the rig's landmark vertices posed by [T, K] weights, [I] identity,
+    [T, 3, 3] R and [T, 3] t, in every camera."""
+    verts = evaluate_rig(rig, weights, identity, R, t, vertices=rig.landmark_vertices)
+    cams = CameraTensors.from_calibration(calibration, dtype=torch.float64)
+    return project_points(torch.as_tensor(verts), cams).numpy()
 
 
 def interpolate_missing_frames(ok: np.ndarray, weights: np.ndarray, R: np.ndarray,

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from facecap.export.export import export_animation
 from facecap.fit.config import FitConfig
-from facecap.fit.pipeline import FitResult, write_fit_report
+from facecap.fit.result import FitResult, write_fit_report
 from facecap.rig.model import Rig
 
 __all__ = ["write_fit_outputs", "plot_loss_curves"]

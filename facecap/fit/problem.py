@@ -1,6 +1,7 @@
 """What the Gauss-Newton fit works on: the fixed model, the take's state, a batch's observations."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,8 +12,9 @@ from facecap.fit.outline import mesh_edges
 from facecap.render.shading import vertex_normals
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
+from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["FitModel", "SequenceState", "BatchObservations", "FrameParams", "POSE_PARAMS"]
+__all__ = ["FitModel", "SequenceState", "BatchEvidence", "BatchObservations", "FrameParams", "POSE_PARAMS"]
 
 POSE_PARAMS = 6       # rotation increment (3) and translation (3) per frame
 HESSIAN_SAMPLES = 4096  # photometric rows of the normal matrix (the gradient uses them all)
@@ -104,18 +106,36 @@ class FrameParams:
 
 
 @dataclass
+class BatchEvidence:
+    """What a fitted batch says about what the take's frames share, to add to the take's.
+
+    Attributes:
+        appearance_stats: the batch's appearance normal equations.
+        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of the batch's
+            evidence on the identity, its frames' own parameters eliminated (None without identity modes).
+    """
+
+    appearance_stats: AppearanceStats
+    identity_information: torch.Tensor | None = None
+    identity_eta: torch.Tensor | None = None
+
+
+@dataclass
 class SequenceState:
-    """The whole take's parameters between batches (plain tensors, no grad).
+    """The whole take's parameters and what the fit has learnt so far; the fit's stages change it only
+    through its methods.
 
     Attributes:
         weights: [T, K]; R: [T, 3, 3]; t: [T, 3]; identity: [I].
         appearance: None until the first batch has estimated it.
-        appearance_stats: the appearance normal equations of the batches done so far.
-        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of
-            what the batches done so far say about the identity.
+        appearance_stats: the appearance normal equations of the batches committed so far.
+        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of what the
+            batches committed so far say about the identity.
         damping: the Levenberg-Marquardt damping carried from batch to batch.
         prior: the landmark / coordinate-descent solution of every frame, which ``loss.mesh_prior``
             pulls the meshes towards (None: no prior).
+        history: stage name -> energy per iteration, summed over the stage's batches.
+        landmarks: the take's landmarks as the fit uses them (a detector's, less its offsets once measured).
     """
 
     weights: torch.Tensor
@@ -128,11 +148,47 @@ class SequenceState:
     identity_eta: torch.Tensor | None = None
     damping: float = 1e-3
     prior: FrameParams | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    landmarks: Landmarks2D | None = None
+
+    @classmethod
+    def start(cls, init: FrameParams, landmarks: Landmarks2D, damping: float) -> "SequenceState":
+        """The state at the landmark initialisation ``init`` (also the mesh prior) of ``landmarks``."""
+        return cls(weights=init.weights.clone(), R=init.R.clone(), t=init.t.clone(), identity=init.identity.clone(),
+                   damping=damping, prior=init, landmarks=landmarks)
 
     def frame_params(self, index: torch.Tensor) -> FrameParams:
         """A copy of the frames ``index``'s parameters (and the identity), to optimise."""
         return FrameParams(self.weights[index].clone(), self.R[index].clone(), self.t[index].clone(),
                            self.identity.clone())
+
+    def store(self, index: torch.Tensor, params: FrameParams, appearance: Appearance, damping: float) -> None:
+        """Take on a batch's fitted parameters (its frames' and the shared identity), appearance and damping."""
+        self.weights[index], self.R[index], self.t[index] = params.weights, params.R, params.t
+        self.identity = params.identity
+        self.appearance = appearance
+        self.damping = damping
+
+    def commit(self, evidence: BatchEvidence) -> None:
+        """Add a finished batch's evidence on the appearance and identity to the take's."""
+        def add(total: Any, new: Any) -> Any:
+            return new if total is None else total + new
+        self.appearance_stats = add(self.appearance_stats, evidence.appearance_stats)
+        if evidence.identity_information is not None:
+            self.identity_information = add(self.identity_information, evidence.identity_information)
+            self.identity_eta = add(self.identity_eta, evidence.identity_eta)
+
+    def restart_frames(self, index: torch.Tensor, weights: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
+                       prior: FrameParams) -> None:
+        """Start the frames ``index`` again from new weights [n, K], R [n, 3, 3] and t [n, 3], with a new
+        mesh prior for the whole take."""
+        self.weights[index], self.R[index], self.t[index] = weights, R, t
+        self.prior = prior
+
+    def record(self, name: str, energies: list[float]) -> None:
+        """Add a batch's energy per iteration to the history of the stage ``name``."""
+        total = self.history.setdefault(name, [0.0] * len(energies))
+        self.history[name] = [a + b for a, b in zip(total, energies)]
 
 
 @dataclass

@@ -1,0 +1,61 @@
+"""What a fit produced, and its JSON report."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facecap.animation import Animation
+from facecap.config import config_to_dict
+from facecap.fit.config import FitConfig, LossWeights
+
+__all__ = ["FitResult", "write_fit_report"]
+
+
+@dataclass
+class FitResult:
+    """What a fit produced.
+
+    Attributes:
+        animation: per-frame weights (the rig's shape names) and head pose, in the calibration's units.
+        identity: [I] identity coefficients of the performer; for a rig without identity modes, the
+            coefficients of the smooth neutral correction (:mod:`facecap.fit.neutral`).
+        frame_ok: [T] False where no view had landmarks and the frame was interpolated.
+        landmark_error_px: [T] RMS landmark reprojection error (confident points, all views).
+        photometric_rms: [T] RMS colour error in grey levels over the visible samples (NaN without
+            the photometric fit).
+        qa_video: the QA video's path, or None.
+        loss_history: stage name -> losses per iteration, summed over batches.
+        seconds: wall time per phase.
+        effective_loss: the loss weights the photometric stages used, the config's as scaled for the take
+            (``l1`` by the face's pixels per millimetre, the photometric term by its brightness; detected
+            landmarks at ``landmark_detected``); None without the photometric fit.
+    """
+
+    animation: Animation
+    identity: np.ndarray
+    frame_ok: np.ndarray
+    landmark_error_px: np.ndarray
+    photometric_rms: np.ndarray
+    qa_video: Path | None = None
+    loss_history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    effective_loss: LossWeights | None = None
+
+
+def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> None:
+    """The JSON report: per-frame landmark error and interpolation flags, timings, config and the loss
+    weights as the take scaled them."""
+    report = {
+        "frames": [{"frame": int(f), "landmark_error_px": float(e),
+                    "photometric_rms": None if np.isnan(p) else float(p), "interpolated": not bool(ok)}
+                   for f, e, p, ok in zip(result.animation.frame_numbers, result.landmark_error_px,
+                                          result.photometric_rms, result.frame_ok)],
+        "identity": result.identity.tolist(),
+        "seconds": result.seconds,
+        "frames_per_second": result.animation.num_frames / max(result.seconds.get("total", 1e-9), 1e-9),
+        "config": config_to_dict(config),
+        "effective_loss": None if result.effective_loss is None else config_to_dict(result.effective_loss),
+    }
+    Path(path).write_text(json.dumps(report, indent=1))
