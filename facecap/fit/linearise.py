@@ -15,14 +15,8 @@ from typing import Callable
 import torch
 
 from facecap.camera.torch_camera import project_points_with_jacobian, world_to_camera
-from facecap.fit.appearance import (
-    Appearance,
-    AppearanceStats,
-    PointZBuffer,
-    sample_images,
-    sample_points,
-    solve_appearance,
-)
+from facecap.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
+                                    solve_appearance)
 from facecap.fit.config import LossWeights
 from facecap.fit.outline import Outline, along_edges, outline
 from facecap.fit.problem import BatchObservations, FitModel, FrameParams

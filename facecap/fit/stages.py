@@ -28,13 +28,8 @@ import torch
 from facecap.camera.model import Calibration
 from facecap.fit.config import ScheduleConfig
 from facecap.fit.feed import FrameBatch
-from facecap.fit.init import (
-    InitConfig,
-    Initialisation,
-    initialise_from_landmarks,
-    interpolate_missing_frames,
-    landmark_pixels,
-)
+from facecap.fit.init import (InitConfig, Initialisation, initialise_from_landmarks, interpolate_missing_frames,
+                              landmark_pixels)
 from facecap.fit.optimize import batches, optimise_batch
 from facecap.fit.problem import FitModel, FrameParams, SequenceState
 from facecap.fit.take_loss import TakeLoss

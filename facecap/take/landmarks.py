@@ -19,14 +19,8 @@ import numpy as np
 from facecap.checks import check_shape
 from facecap.errors import FacecapError, FormatError
 from facecap.progress import progress
-from facecap.take.mediapipe_detector import (
-    MEDIAPIPE_TO_MULTIPIE68,
-    MULTIPIE68_CONFIDENCE,
-    MediaPipeFaceDetector,
-    check_model,
-    mediapipe_to_multipie68,
-    model_sha256,
-)
+from facecap.take.mediapipe_detector import (MEDIAPIPE_TO_MULTIPIE68, MULTIPIE68_CONFIDENCE, MediaPipeFaceDetector,
+                                             check_model, mediapipe_to_multipie68, model_sha256)
 from facecap.take.reader import Take
 
 __all__ = ["Landmarks2D", "save_landmarks", "load_landmarks", "detect_landmarks", "LANDMARKS_FORMAT",

@@ -12,15 +12,8 @@ import numpy as np
 from facecap.camera.model import Calibration
 from facecap.errors import FacecapError, FormatError
 from facecap.take.cache import FrameCache
-from facecap.take.sources import (
-    IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
-    FolderSource,
-    FrameSource,
-    VideoSource,
-    natural_key,
-    to_float,
-)
+from facecap.take.sources import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, FolderSource, FrameSource, VideoSource, natural_key,
+                                  to_float)
 
 __all__ = ["Take", "TakeInfo", "open_take", "read_take_json", "DEFAULT_CACHE_FRAMES", "DEFAULT_FPS"]
 

@@ -17,13 +17,8 @@ import torch
 
 from facecap.fit.config import LossWeights
 from facecap.fit.linearise import linearise
-from facecap.fit.optimize import (
-    FIRST_APPEARANCE_ROUNDS,
-    data_normal_matrix,
-    initial_appearance,
-    sample_visibility,
-    sparsity_penalty,
-)
+from facecap.fit.optimize import (FIRST_APPEARANCE_ROUNDS, data_normal_matrix, initial_appearance, sample_visibility,
+                                  sparsity_penalty)
 from facecap.fit.problem import POSE_PARAMS, BatchObservations, FitModel, SequenceState
 
 __all__ = ["ShapeEvidence", "shape_evidence", "evidence_at"]

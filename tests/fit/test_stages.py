@@ -10,17 +10,8 @@ from facecap.camera import load_calibration
 from facecap.fit.config import ScheduleConfig
 from facecap.fit.optimize import optimise_batch
 from facecap.fit.problem import SequenceState
-from facecap.fit.stages import (
-    CheckFrames,
-    FitBatch,
-    FitContext,
-    Reinitialise,
-    RemoveDetectorOffsets,
-    frame_params_from,
-    keyframe_indices,
-    plan_stages,
-    relaxed_support,
-)
+from facecap.fit.stages import (CheckFrames, FitBatch, FitContext, Reinitialise, RemoveDetectorOffsets,
+                                frame_params_from, keyframe_indices, plan_stages, relaxed_support)
 from facecap.fit.take_loss import scale_loss
 from facecap.take.landmarks import load_landmarks
 from tests.fit.conftest import tiny_batch, tiny_config, tiny_model

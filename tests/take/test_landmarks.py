@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 
 from facecap.errors import FacecapError, FormatError, ShapeError
-from facecap.take import (
-    MULTIPIE68_GROUPS,
-    Landmarks2D,
-    MediaPipeFaceDetector,
-    detect_landmarks,
-    load_landmarks,
-    mediapipe_to_multipie68,
-    open_take,
-    save_landmarks,
-)
+from facecap.take import (MULTIPIE68_GROUPS, Landmarks2D, MediaPipeFaceDetector, detect_landmarks, load_landmarks,
+                          mediapipe_to_multipie68, open_take, save_landmarks)
 from facecap.take.mediapipe_detector import MEDIAPIPE_TO_MULTIPIE68, PIXEL_CENTRE_SHIFT
 from tests.conftest import shared_path
 
