@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     parser.add_argument("--rig", type=Path, required=True, help="animation rig npz: its shape names are exported")
     parser.add_argument("--tracking-rig", type=Path, help="rig to track with (from facecap tune-rig); default --rig")
     add_out_argument(parser, "output folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a fit that was stopped (killed, interrupted) from its last checkpoint in "
+                             "OUT/.facecap; refused when the take, rig, landmarks or config differ")
     parser.set_defaults(func=run)
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     tracking = load_rig(args.tracking_rig) if args.tracking_rig else None
     calibration = args.calibration or args.take / "calibration.json"
     out = prepare_output_dir(args.out, config)
-    result = fit_take(args.take, calibration, rig, config, out, tracking_rig=tracking)
+    result = fit_take(args.take, calibration, rig, config, out, tracking_rig=tracking, work_dir=out / ".facecap",
+                      resume=args.resume)
     paths = write_fit_outputs(result, rig, config, out)
     print(f"fitted {result.animation.num_frames} frames in {result.seconds['total']:.1f} s; wrote "
           + ", ".join(p.name for p in paths.values()) + f" to {out}")

@@ -152,13 +152,15 @@ class FitConfig:
                                     "correction fitted in their place (0: none)", expert=True)
     qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
     qa_scale: float = field(0.5, "image scale of the QA video")
+    checkpoint_seconds: float = field(60.0, "a fit writes a checkpoint after a stage when this long has passed since "
+                                            "the last one (0: after every stage); --resume continues from it")
     landmarks: LandmarkConfig = field(LandmarkConfig(), "landmark source")
     init: InitConfig = field(InitConfig(), "landmark initialisation", expert=True)
     loss: LossWeights = field(LossWeights(), "loss weights", expert=True)
     schedule: ScheduleConfig = field(ScheduleConfig(), "optimisation schedule")
 
     def __post_init__(self) -> None:
-        require_non_negative(self, ["reader_threads", "neutral_degree"])
+        require_non_negative(self, ["reader_threads", "neutral_degree", "checkpoint_seconds"])
         if self.batch_frames < 1:
             raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
         if not 0 < self.qa_scale <= 1:

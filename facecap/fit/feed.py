@@ -57,12 +57,15 @@ class FrameBatch:
         small = F.interpolate(self.images.flatten(0, 1), size=(round(H * scale), round(W * scale)), mode="area")
         return small.unflatten(0, self.images.shape[:2])
 
-    def observations(self, landmarks: Landmarks2D, scale: float) -> BatchObservations:
-        """What the fit compares with at ``scale``: the images there, the batch's landmarks, the outlines."""
+    def observations(self, landmarks: Landmarks2D, scale: float,
+                     offsets: np.ndarray | None = None) -> BatchObservations:
+        """What the fit compares with at ``scale``: the images there, the batch's landmarks (less
+        ``offsets`` [C, L, 2] px, when given), the outlines."""
         def on_device(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a[self.frames], device=self.images.device, dtype=torch.float32)
-        return BatchObservations(images=self.images_at(scale), points=on_device(landmarks.points),
-                                 confidence=on_device(landmarks.confidence), scale=scale, silhouette=self.silhouette,
+            return torch.as_tensor(a, device=self.images.device, dtype=torch.float32)
+        points = landmarks.points[self.frames] - (0.0 if offsets is None else offsets)
+        return BatchObservations(images=self.images_at(scale), points=on_device(points),
+                                 confidence=on_device(landmarks.confidence[self.frames]), scale=scale, silhouette=self.silhouette,
                                  silhouette_found=self.silhouette_found)
 
 

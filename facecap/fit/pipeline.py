@@ -9,6 +9,7 @@ when the stage that makes it final is done, with the frames already read.
 
 import itertools
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -20,13 +21,14 @@ from facecap.camera.model import Calibration, load_calibration
 from facecap.camera.torch_camera import CameraTensors
 from facecap.errors import ConfigError, FacecapError
 from facecap.fit.appearance import photometric_samples
+from facecap.fit.checkpoint import CHECKPOINT_NAME, Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from facecap.fit.config import FitConfig
 from facecap.fit.feed import FrameBatch, default_threads, feed_batches
 from facecap.fit.init import initialise_from_landmarks, landmark_pixels
 from facecap.fit.neutral import with_neutral_correction
 from facecap.fit.optimize import face_brightness
 from facecap.fit.problem import FitModel, SequenceState
-from facecap.fit.qa import QAVideo, check_frames
+from facecap.fit.qa import QAVideo, check_frames, join_videos
 from facecap.fit.result import FitResult
 from facecap.fit.stages import FitContext, Stage, frame_params_from, plan_stages
 from facecap.fit.take_loss import TakeLoss, scale_loss
@@ -52,8 +54,9 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmarks2D:
-    """Landmarks from the user's file, else detected with MediaPipe (cached)."""
+def load_fit_landmarks(take: Take, config: FitConfig, work_dir: Path) -> Landmarks2D:
+    """Landmarks from the user's file, else detected with MediaPipe (cached in ``work_dir`` unless the config
+    names a cache)."""
     source = config.landmarks
     if not source.detected:
         landmarks = load_landmarks(source.landmarks_file).cameras(take.camera_names)
@@ -61,7 +64,7 @@ def load_fit_landmarks(take: Take, config: FitConfig, out_dir: Path) -> Landmark
     if not source.model_path:
         raise ConfigError("config key 'landmarks.model_path': give MediaPipe's face_landmarker.task, or a "
                           "landmarks file with landmarks.landmarks_file")
-    cache = Path(source.cache_dir) if source.cache_dir else out_dir / "landmarks_cache"
+    cache = Path(source.cache_dir) if source.cache_dir else work_dir / "landmarks_cache"
     return detect_landmarks(take, source.model_path, cache_dir=cache).cameras(take.camera_names)
 
 
@@ -82,47 +85,78 @@ def take_loss(config: FitConfig, model: FitModel, state: SequenceState, first: F
 
 
 class _TakeCheck:
-    """Per-frame photometric error at full resolution, and the QA video when asked for, batch by batch."""
+    """Per-frame photometric error at full resolution, and the QA video when asked for, batch by batch.
 
-    def __init__(self, take: Take, config: FitConfig, device: torch.device, out_dir: Path) -> None:
+    Each final batch's rows of the QA video go to a part of their own in ``parts_dir``, joined into one
+    video at the end: a fit that resumes keeps the parts written before it stopped.
+    """
+
+    def __init__(self, take: Take, config: FitConfig, device: torch.device, out_dir: Path, parts_dir: Path) -> None:
         self.errors = np.full(take.num_frames, np.nan)
         self.path = out_dir / "qa.mp4" if config.qa_video else None
         self._ctx = make_context("auto", device) if self.path else None
-        self._video = QAVideo(self.path, take.fps or 30.0) if self.path else None
+        self._parts = parts_dir
+        self._fps = take.fps
         self._scale = config.qa_scale
 
     def add(self, model: FitModel, state: SequenceState, batch: FrameBatch) -> None:
         result = check_frames(model, state, batch.frames, batch.images, self._ctx, self._scale)
         self.errors[batch.frames] = result.photometric_rms
-        if self._video is not None:
-            self._video.write(result.panels)
+        if self.path is not None:
+            self._parts.mkdir(parents=True, exist_ok=True)
+            with QAVideo(self._parts / f"qa_{int(batch.frames[0]):09d}.mp4", self._fps) as part:
+                part.write(result.panels)
 
-    def close(self) -> None:
-        if self._video is not None:
-            self._video.close()
+    def finish(self) -> None:
+        """Join the QA video's parts (in frame order) into qa.mp4."""
+        if self.path is not None:
+            parts = sorted(self._parts.glob("qa_*.mp4"))
+            join_videos(parts, self.path)
+            for part in parts:
+                part.unlink()
 
 
-def run_stages(plan: list[Stage], state: SequenceState, take: Take, model: FitModel, rig: Rig, config: FitConfig,
-               check: _TakeCheck) -> TakeLoss:
-    """Run ``plan`` on ``state`` in order, each stage with the frames it asks for; returns the loss weights
-    as scaled for the take (from the first batch read)."""
+class _Checkpoints:
+    """Writes the fit's checkpoint after a stage when ``seconds`` have passed since the last one."""
+
+    def __init__(self, path: Path | None, fingerprint: dict[str, str], seconds: float) -> None:
+        self.path, self.fingerprint, self.seconds = path, fingerprint, seconds
+        self._last = time.monotonic()
+
+    def stage_done(self, done: int, total: int, state: SequenceState, loss: TakeLoss, check: _TakeCheck) -> None:
+        if self.path is None or done == total or time.monotonic() - self._last < self.seconds:
+            return
+        save_checkpoint(self.path, Checkpoint(done, state, loss, check.errors, self.fingerprint))
+        self._last = time.monotonic()
+        log.debug("checkpoint after stage %d of %d: %s", done, total, self.path)
+
+
+def run_stages(plan: list[Stage], state: SequenceState, take: Take, landmarks: Landmarks2D, model: FitModel, rig: Rig,
+               config: FitConfig, check: _TakeCheck, checkpoints: _Checkpoints, done: int = 0,
+               loss: TakeLoss | None = None) -> TakeLoss:
+    """Run the stages of ``plan`` after the first ``done`` on ``state`` in order, each with the frames it asks
+    for; returns the loss weights as scaled for the take (``loss``, or from the first batch read)."""
     device = state.weights.device
-    reads = [np.asarray(stage.frames) for stage in plan if stage.frames is not None]
+    todo = plan[done:]
+    reads = [np.asarray(stage.frames) for stage in todo if stage.frames is not None]
     reader = feed_batches(take, reads, device, silhouettes=config.loss.silhouette > 0,
                           threads=config.reader_threads or default_threads())
     try:
-        first = next(reader)
-        ctx = FitContext(model, rig, take.calibration, take_loss(config, model, state, first, take.calibration.units),
-                         config.init)
-        batches = itertools.chain([first], reader)
-        for stage in track(plan, "fit", "stage"):
+        batches = iter(reader)
+        if loss is None:
+            first = next(reader)
+            loss = take_loss(config, model, state, first, take.calibration.units)
+            batches = itertools.chain([first], reader)
+        ctx = FitContext(model, rig, take.calibration, landmarks, loss, config.init)
+        for k, stage in enumerate(track(todo, "fit", "stage"), start=done + 1):
             batch = next(batches) if stage.frames is not None else None
             stage.run(ctx, state, batch)
             if stage.final:
                 check.add(model, state, batch)
+            checkpoints.stage_done(k, len(plan), state, loss, check)
     finally:
         reader.close()
-    return ctx.loss
+    return loss
 
 
 def _landmark_errors(rig: Rig, anim: Animation, identity: np.ndarray, landmarks: Landmarks2D,
@@ -141,7 +175,8 @@ def _nearest_rotations(R: np.ndarray) -> np.ndarray:
 
 
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,
-             out_dir: str | Path, tracking_rig: Rig | None = None) -> FitResult:
+             out_dir: str | Path, tracking_rig: Rig | None = None, work_dir: str | Path | None = None,
+             resume: bool = False) -> FitResult:
     """Fit a multi-view take: landmark initialisation, then analysis by synthesis.
 
     Args:
@@ -149,11 +184,16 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         calibration: calibration.json path or a loaded Calibration.
         rig: the animation rig: its shape names and geometry define the exported weights.
         config: fit settings.
-        out_dir: where caches and the QA video go (created; the caller writes the exports).
+        out_dir: where the QA video goes (created; the caller writes the exports).
         tracking_rig: a tuned rig (``facecap tune-rig``) to track with; same shape names as ``rig``.
+        work_dir: where the fit keeps what outlives a killed run: the landmark cache, its checkpoint
+            (``config.checkpoint_seconds``) and the QA video's finished parts. Default: ``out_dir``.
+        resume: continue from the checkpoint in ``work_dir``; refused, saying what changed, when the take,
+            rig, landmarks or config are not those of the fit that wrote it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = out_dir if work_dir is None else Path(work_dir)
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
 
@@ -170,23 +210,34 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     with open_take(take_path, calib) as take:
         calib = take.calibration
         track_rig, samples = tracked_rig(tracking_rig, calib.units, config)
-        landmarks = load_fit_landmarks(take, config, out_dir)
+        landmarks = load_fit_landmarks(take, config, work_dir)
         lap("landmarks")
         init = initialise_from_landmarks(landmarks, calib, track_rig, config.init)
         lap("init")
         start = frame_params_from(init.weights, init.R, init.t, init.identity, device)
-        state = SequenceState.start(start, landmarks, config.schedule.damping)
+        state = SequenceState.start(start, config.schedule.damping)
         effective_loss = None
         photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
         if config.photometric:
             model = FitModel.build(track_rig, CameraTensors.from_calibration(calib, device=device), samples, device)
             plan = plan_stages(config.schedule, take.num_frames, config.batch_frames, config.landmarks.detected,
                                bool(state.identity.numel()))
-            check = _TakeCheck(take, config, device, out_dir)
-            try:
-                effective_loss = run_stages(plan, state, take, model, track_rig, config, check).weights
-            finally:
-                check.close()
+            check = _TakeCheck(take, config, device, out_dir, work_dir / "qa_parts")
+            checkpoint_path = work_dir / CHECKPOINT_NAME
+            checkpoints = _Checkpoints(checkpoint_path, fingerprint(take, track_rig, landmarks, config),
+                                       config.checkpoint_seconds)
+            done, loss = 0, None
+            if not resume:
+                checkpoint_path.unlink(missing_ok=True)
+                shutil.rmtree(work_dir / "qa_parts", ignore_errors=True)
+            else:
+                saved = load_checkpoint(checkpoint_path, checkpoints.fingerprint, device)
+                state, done, loss, check.errors = saved.state, saved.stages_done, saved.loss, saved.photometric_rms
+                log.info("resuming after stage %d of %d from %s", done, len(plan), checkpoint_path)
+            effective_loss = run_stages(plan, state, take, landmarks, model, track_rig, config, check, checkpoints,
+                                        done, loss).weights
+            check.finish()
+            checkpoint_path.unlink(missing_ok=True)
             photometric_rms, qa_video = check.errors, check.path
             lap("photometric")
         anim = Animation(shape_names=rig.shape_names, weights=state.weights.double().cpu().numpy(),

@@ -1,6 +1,6 @@
 """What the Gauss-Newton fit works on: the fixed model, the take's state, a batch's observations."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -135,7 +135,8 @@ class SequenceState:
         prior: the landmark / coordinate-descent solution of every frame, which ``loss.mesh_prior``
             pulls the meshes towards (None: no prior).
         history: stage name -> energy per iteration, summed over the stage's batches.
-        landmarks: the take's landmarks as the fit uses them (a detector's, less its offsets once measured).
+        landmark_offsets: [C, L, 2] each camera's offset of every detected landmark from the rig's landmark
+            vertices, removed from the detections once measured (None: the landmarks as given).
     """
 
     weights: torch.Tensor
@@ -149,13 +150,19 @@ class SequenceState:
     damping: float = 1e-3
     prior: FrameParams | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
-    landmarks: Landmarks2D | None = None
+    landmark_offsets: np.ndarray | None = None
 
     @classmethod
-    def start(cls, init: FrameParams, landmarks: Landmarks2D, damping: float) -> "SequenceState":
-        """The state at the landmark initialisation ``init`` (also the mesh prior) of ``landmarks``."""
+    def start(cls, init: FrameParams, damping: float) -> "SequenceState":
+        """The state at the landmark initialisation ``init``, which is also the mesh prior."""
         return cls(weights=init.weights.clone(), R=init.R.clone(), t=init.t.clone(), identity=init.identity.clone(),
-                   damping=damping, prior=init, landmarks=landmarks)
+                   damping=damping, prior=init)
+
+    def landmarks(self, given: Landmarks2D) -> Landmarks2D:
+        """The ``given`` landmarks of the whole take as the fit uses them (less the detector's offsets)."""
+        if self.landmark_offsets is None:
+            return given
+        return replace(given, points=given.points - self.landmark_offsets)
 
     def frame_params(self, index: torch.Tensor) -> FrameParams:
         """A copy of the frames ``index``'s parameters (and the identity), to optimise."""

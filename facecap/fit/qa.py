@@ -9,12 +9,14 @@ the take.
 """
 
 import logging
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import imageio.v2 as imageio
+import imageio_ffmpeg
 import numpy as np
 import torch
 
@@ -24,7 +26,7 @@ from facecap.fit.problem import FitModel, SequenceState
 from facecap.render.renderer import render_attribute
 from facecap.render.shading import sh_basis
 
-__all__ = ["FrameCheck", "check_frames", "QAVideo"]
+__all__ = ["FrameCheck", "check_frames", "QAVideo", "join_videos"]
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +114,17 @@ class QAVideo:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def join_videos(parts: list[Path], path: Path) -> None:
+    """Concatenate mp4 ``parts`` written by :class:`QAVideo` into ``path`` without re-encoding (ffmpeg's
+    concat demuxer): a QA video made in pieces, as a fit that resumes makes it."""
+    listing = path.with_name(path.name + ".parts.txt")
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in parts))
+    try:
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                        str(listing), "-c", "copy", str(path)], check=True, capture_output=True)
+    except subprocess.CalledProcessError as err:
+        raise RuntimeError(f"ffmpeg could not join the QA video's parts: {err.stderr.decode(errors='replace')}") from err
+    finally:
+        listing.unlink(missing_ok=True)

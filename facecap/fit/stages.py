@@ -19,7 +19,7 @@ would do the same work, which is what a checkpoint records and what tests check.
 
 import logging
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -51,6 +51,7 @@ class FitContext:
         model: the tracking rig, cameras and samples the Gauss-Newton fit works with.
         rig: the tracking rig in the calibration's units (for the landmark initialisation).
         calibration: the take's cameras.
+        landmarks: the take's landmarks as given (file or detector).
         loss: the loss weights as scaled for the take.
         init: the landmark initialisation's settings.
     """
@@ -58,6 +59,7 @@ class FitContext:
     model: FitModel
     rig: Rig
     calibration: Calibration
+    landmarks: Landmarks2D
     loss: TakeLoss
     init: InitConfig
 
@@ -102,7 +104,7 @@ class FitBatch:
         on = relaxed_support(state, index, loss.l1_relaxed_above) if self.relaxed else None
         fit = None
         for scale, iterations in self.steps:
-            fit = optimise_batch(ctx.model, state, frames, batch.observations(state.landmarks, scale), loss,
+            fit = optimise_batch(ctx.model, state, frames, batch.observations(ctx.landmarks, scale, state.landmark_offsets), loss,
                                  iterations, on)
             state.store(index, fit.params, fit.appearance, fit.damping)
             state.record(f"{self.name}@{scale:g}", fit.energies)
@@ -140,8 +142,8 @@ class RemoveDetectorOffsets:
     final: ClassVar[bool] = False
 
     def run(self, ctx: FitContext, state: SequenceState, batch: FrameBatch | None) -> None:
-        offsets = detector_offsets(state.landmarks, state, np.asarray(self.keyframes), ctx.calibration, ctx.rig)
-        state.landmarks = replace(state.landmarks, points=state.landmarks.points - offsets)
+        state.landmark_offsets = detector_offsets(ctx.landmarks, state, np.asarray(self.keyframes), ctx.calibration,
+                                                  ctx.rig)
 
 
 
@@ -166,7 +168,8 @@ class Reinitialise:
     def run(self, ctx: FitContext, state: SequenceState, batch: FrameBatch | None) -> None:
         keyframes = np.asarray(self.keyframes)
         identity = state.identity.double().cpu().numpy()
-        init = initialise_from_landmarks(state.landmarks, ctx.calibration, ctx.rig, ctx.init, identity=identity)
+        init = initialise_from_landmarks(state.landmarks(ctx.landmarks), ctx.calibration, ctx.rig, ctx.init,
+                                         identity=identity)
         weights, R, t = keyframe_corrected(init, state, keyframes) if self.keyframe_corrections else \
             (init.weights, init.R, init.t)
         device = state.weights.device

@@ -76,7 +76,7 @@ def test_relaxed_support_is_the_weights_on_now():
 def _context(rig, take, config):
     calibration = load_calibration(take / "calibration.json")
     track = rig.in_units(calibration.units)
-    return FitContext(tiny_model(rig, take), track, calibration,
+    return FitContext(tiny_model(rig, take), track, calibration, load_landmarks(take / "landmarks.json"),
                       scale_loss(config.loss, 0.64, 0.3, detected_landmarks=False), config.init)
 
 
@@ -85,7 +85,7 @@ def _state(truth, rig, take, offset=0.1):
     raised = truth.weights + offset * (np.arange(rig.num_shapes) % 2)
     start = frame_params_from(np.clip(raised, 0, 1), truth.R, truth.t, np.zeros(rig.num_identities),
                               torch.device("cpu"))
-    return SequenceState.start(start, load_landmarks(take / "landmarks.json"), damping=0.1)
+    return SequenceState.start(start, damping=0.1)
 
 
 def test_fit_batch_runs_its_scales_from_one_relaxed_support_and_commits_the_last(tiny_take):
@@ -106,7 +106,7 @@ def test_fit_batch_runs_its_scales_from_one_relaxed_support_and_commits_the_last
     on = reference.weights[index] >= ctx.loss.weights.l1_relaxed_above
     assert 0 < int(on.sum()) < on.numel()
     for scale, iterations in stage.steps:
-        fit = optimise_batch(ctx.model, reference, np.array(frames), batch.observations(reference.landmarks, scale),
+        fit = optimise_batch(ctx.model, reference, np.array(frames), batch.observations(ctx.landmarks, scale),
                              ctx.loss.weights, iterations, on)
         reference.store(index, fit.params, fit.appearance, fit.damping)
     torch.testing.assert_close(state.weights, reference.weights, rtol=0, atol=0)
@@ -131,14 +131,15 @@ def test_remove_detector_offsets_stage_corrects_the_states_landmarks(tiny_take):
     """Detections a constant few px off per camera and landmark come back to within the stand-in detector's
     own 1 px noise."""
     rig, take, truth = tiny_take
-    ctx = _context(rig, take, tiny_config(take, True))
-    state = _state(truth, rig, take, offset=0.0)
-    clean = state.landmarks
+    clean = load_landmarks(take / "landmarks.json")
     offsets = np.random.default_rng(4).uniform(-6, 6, clean.points.shape[1:])
-    state.landmarks = dataclasses.replace(clean, points=clean.points + offsets)
+    ctx = dataclasses.replace(_context(rig, take, tiny_config(take, True)),
+                              landmarks=dataclasses.replace(clean, points=clean.points + offsets))
+    state = _state(truth, rig, take, offset=0.0)
     RemoveDetectorOffsets((0, 2, 5)).run(ctx, state, None)
     seen = clean.confidence > 0
-    assert np.median(np.linalg.norm(state.landmarks.points - clean.points, axis=-1)[seen]) < 1.5
+    corrected = state.landmarks(ctx.landmarks).points
+    assert np.median(np.linalg.norm(corrected - clean.points, axis=-1)[seen]) < 1.5
 
 
 def test_reinitialise_stage_restarts_the_frames_between_the_keyframes(tiny_take):
