@@ -18,6 +18,8 @@ __all__ = ["export_animation"]
 
 log = logging.getLogger(__name__)
 
+MESH_CHUNK_FRAMES = 64  # meshes are evaluated and written this many frames at a time, in bounded memory
+
 
 def export_animation(anim: Animation, out_dir: str | Path, rig: Rig | None = None,
                      world_meshes: np.ndarray | None = None, obj_meshes: bool = False) -> dict[str, Path]:
@@ -47,7 +49,10 @@ def export_animation(anim: Animation, out_dir: str | Path, rig: Rig | None = Non
         else:
             if rig.shape_names != anim.shape_names:
                 raise FormatError("export_animation: the rig's shape names differ from the animation's")
-            head = evaluate_rig(rig.in_units(anim.units), anim.weights)
+            posed = rig.in_units(anim.units)
+            head = (evaluate_rig(posed, anim.weights[start:start + MESH_CHUNK_FRAMES])
+                    for start in range(0, anim.num_frames, MESH_CHUNK_FRAMES))
         target = out / ("meshes_head" if obj_meshes else "meshes_head.npz")
-        paths["meshes"] = write_mesh_sequence(head, rig.faces, target, as_obj=obj_meshes, units=anim.units)
+        paths["meshes"] = write_mesh_sequence(head, rig.faces, target, as_obj=obj_meshes, units=anim.units,
+                                              num_frames=anim.num_frames)
     return paths

@@ -99,3 +99,20 @@ def test_export_animation_skips_unmappable_livelink(tmp_path, anim, caplog):
     assert "livelink" not in paths and not (tmp_path / "livelink.csv").exists()
     assert "match no ARKit name" in caplog.text
     assert json.loads(paths["json"].read_text())["generator"] == {"x": 1}
+
+
+def test_meshes_written_in_chunks_read_back_as_one_sequence(tmp_path):
+    """Chunks of frames stream into the npz (a long take never sits in memory whole) and np.load reads them
+    as the one [T, V, 3] array; a chunk count that does not add up is an error."""
+    rng = np.random.default_rng(3)
+    verts = rng.normal(size=(10, 7, 3))
+    faces = np.array([[0, 1, 2], [2, 3, 4], [4, 5, 6]])
+    path = write_mesh_sequence((verts[i:i + 4] for i in range(0, 10, 4)), faces, tmp_path / "m.npz", units="mm",
+                               num_frames=10)
+    loaded, loaded_faces = load_mesh_sequence(path)
+    np.testing.assert_array_equal(loaded, verts.astype(np.float32))
+    np.testing.assert_array_equal(loaded_faces, faces)
+    with np.load(path) as data:
+        assert str(data["units"]) == "mm"
+    with pytest.raises(ShapeError, match="8 frames of vertices for num_frames = 10"):
+        write_mesh_sequence((verts[i:i + 4] for i in range(0, 8, 4)), faces, tmp_path / "short.npz", num_frames=10)
