@@ -45,7 +45,7 @@ def time_steps(ctx, scene: dict, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rig", default=str(ICT_FULL), help="rig npz (FORMATS §3)")
+    parser.add_argument("--rig", default=str(ICT_FULL), help="rig npz (docs/formats.md §3)")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     args = parser.parse_args()

@@ -166,7 +166,7 @@ def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
 def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     """Bilinear samples of [B, C, K, H, W] images at [B, C, N, 2] pixel positions -> [B, C, N, K].
 
-    Pixel centres are at integer coordinates (FORMATS.md), hence align_corners=False with the
+    Pixel centres are at integer coordinates (docs/formats.md), hence align_corners=False with the
     half-pixel offset.
     """
     B, C, K, H, W = images.shape

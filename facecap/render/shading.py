@@ -92,7 +92,7 @@ def texture_atlas(texture: torch.Tensor) -> torch.Tensor:
     """UDIM tiles side by side, each padded by one replicated texel so bilinear taps never cross tiles.
 
     Args:
-        texture: [T, H, W, 3] albedo per tile, row 0 is v = 1 (FORMATS §3), any float range.
+        texture: [T, H, W, 3] albedo per tile, row 0 is v = 1 (docs/formats.md §3), any float range.
     Returns:
         [1, H + 2, T * (W + 2), 3] atlas for the rasteriser's texture op (see :func:`atlas_uv`).
     """

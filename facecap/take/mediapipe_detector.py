@@ -20,7 +20,7 @@ MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/fa
              "face_landmarker.task")
 NUM_MEDIAPIPE_POINTS = 478
 # MediaPipe's normalised coordinates put the image's left edge at 0 and right edge at 1 (pixel corners);
-# facecap's pixel centres are integers (FORMATS.md), so x_px = x_norm * width - 0.5.
+# facecap's pixel centres are integers (docs/formats.md), so x_px = x_norm * width - 0.5.
 PIXEL_CENTRE_SHIFT = 0.5
 
 # Multi-PIE / iBUG 68 point -> MediaPipe face-mesh indices, averaged when two are given. Sources:
