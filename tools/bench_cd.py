@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import facecap.solve.cd as cd_module
 from facecap.rig import load_rig
-from facecap.solve import CDConfig, DeltaBasis, cd_objective, solve_cd
+from facecap.solve import CDConfig, CDResult, DeltaBasis, cd_objective, solve_cd
 from facecap.testing.cd_metrics import load_rackovic_problem, solve_metrics
 
 RACKOVIC = SHARED / "bench" / "rackovic"
@@ -65,8 +65,8 @@ class Timing:
         return f"{self.median:.3f} s [{min(self.runs):.3f}-{max(self.runs):.3f}]"
 
 
-def interleaved(solvers: dict[str, Callable[[], np.ndarray]], repeats: int) -> tuple[dict[str, Timing], dict]:
-    """Run each solver ``repeats`` times, round-robin; their wall times and last results [T, K]."""
+def interleaved(solvers: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, Timing], dict]:
+    """Run each solver ``repeats`` times, round-robin; their wall times and last results."""
     times: dict[str, list[float]] = {name: [] for name in solvers}
     results = {}
     for _ in range(repeats):
@@ -77,11 +77,11 @@ def interleaved(solvers: dict[str, Callable[[], np.ndarray]], repeats: int) -> t
     return {name: Timing(t) for name, t in times.items()}, results
 
 
-def ours(basis: DeltaBasis, targets: np.ndarray, config: CDConfig) -> Callable[[], np.ndarray]:
+def ours(basis: DeltaBasis, targets: np.ndarray, config: CDConfig) -> Callable[[], CDResult]:
     """facecap's solve on a fresh basis (the Gram matrices are formed inside the timing)."""
-    def solve() -> np.ndarray:
+    def solve() -> CDResult:
         fresh = DeltaBasis(basis.deltas, basis.corrective_deltas, basis.corrective_keys)
-        return solve_cd(fresh, targets, config).weights
+        return solve_cd(fresh, targets, config)
     return solve
 
 
@@ -143,16 +143,17 @@ def rackovic(repeats: int, their_threads: int) -> bool:
             results["theirs"] = recorded
         J_theirs = cd_objective(basis, results["theirs"], Y, PAPER)
         print(f"{'mode':<22}{'time (median [min-max])':>26}{'speed-up':>10}{'J':>12}{'J/theirs':>10}{'J/best':>10}"
-              f"{'mesh mean':>11}{'mesh max':>10}{'rough/ctrl':>11}{'w RMSE':>9}")
+              f"{'mesh mean':>11}{'mesh max':>10}{'rough/ctrl':>11}{'w RMSE':>9}{'sweeps':>8}")
         for mode in ["theirs", *(m for m in solvers if m != "theirs")]:
             timing = their_time if mode == "theirs" else times[mode]
-            W = results[mode]
+            W, sweeps = (results[mode].weights, f"{results[mode].sweeps:>8d}") if mode != "theirs" \
+                else (results[mode], "")
             m = solve_metrics(basis, W, Y, W_true)
             J = cd_objective(basis, W, Y, PAPER)
             print(f"{their_label if mode == 'theirs' else mode:<22}{str(timing):>26}"
                   f"{their_time.median / timing.median:>10.1f}{J:>12.6f}{J / J_theirs:>10.4f}{J / best:>10.4f}"
                   f"{m.mesh_error_mean:>11.4f}{m.mesh_error_max:>10.4f}{m.roughness_per_controller:>11.5f}"
-                  f"{m.weight_rmse:>9.4f}")
+                  f"{m.weight_rmse:>9.4f}{sweeps}")
             if mode == "ours joint":
                 m_theirs = solve_metrics(basis, results["theirs"], Y, W_true)
                 checks = {"J <= theirs": J <= J_theirs,
@@ -190,13 +191,13 @@ def scale_problem() -> tuple[DeltaBasis, np.ndarray, np.ndarray, str]:
 def scale(repeats: int) -> bool:
     basis, Y, W_true, units = scale_problem()
     times, results = interleaved({"ours": ours(basis, Y, SCALE_CONFIG)}, repeats)
-    W = results["ours"]
+    W = results["ours"].weights
     m = solve_metrics(basis, W, Y, W_true)
     fps = SCALE_FRAMES / times["ours"].median
     print(f"\n== ICT rig scale: {SCALE_FRAMES} frames, {basis.num_shapes} shapes, {basis.num_coords // 3} vertices, "
           f"noise {SCALE_NOISE} {units}, {(W_true > 0).mean():.0%} of weights > 0")
     print(f"time {times['ours']}, {fps:.0f} frames/s ({fps / FPS_TARGET:.2f}x the {FPS_TARGET:.0f} frames/s target), "
-          f"weight RMSE {m.weight_rmse:.5f}, max |dw| {np.abs(W - W_true).max():.4f}, "
+          f"{results['ours'].sweeps} sweeps, weight RMSE {m.weight_rmse:.5f}, max |dw| {np.abs(W - W_true).max():.4f}, "
           f"mesh error mean {m.mesh_error_mean:.5f} {units}")
     return fps >= FPS_TARGET
 
@@ -222,8 +223,8 @@ def threads(repeats: int) -> bool:
     print(f"\n== facecap's solver with its BLAS on 1 and 2 threads ({os.cpu_count()} CPUs), {repeats} runs each, "
           "interleaved")
     for name, solve in cases.items():
-        def on(n: int, solve=solve) -> Callable[[], np.ndarray]:
-            def run() -> np.ndarray:
+        def on(n: int, solve=solve) -> Callable[[], CDResult]:
+            def run() -> CDResult:
                 with solver_blas_threads(n):
                     return solve()
             return run
