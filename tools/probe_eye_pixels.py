@@ -3,9 +3,9 @@
 Usage:  python tools/probe_eye_pixels.py [--take dev_ict_4cam] [--shape eyeSquint_L] [--no-eyeballs] [--lashes]
                                          [--steps -0.1 -0.05 0 0.05 0.1] [--fit animation.json]
 
-The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.fit.appearance);
-on dev_ict_4cam that fits eyeSquint at about half its weight, and at the truth the sampled energy is
-least with eyeSquint_L 0.05 low (docs/fit_accuracy.md). This probe asks what a rendered term would see.
+The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.fit.appearance),
+which leaves the lower lid's shapes weakly determined (docs/decisions.md, "eyeSquint's bias"). This probe
+asks what a rendered term would see.
 On frames of the take posed at their true weights, pose and identity, with ``--shape`` moved by each
 step (on the frames where it is on; on all when it is off throughout), it rasterises the face around
 that shape's eye, with the eyeball unless ``--no-eyeballs`` (and the lash cards, opaque, with
