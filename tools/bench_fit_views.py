@@ -3,7 +3,7 @@
 Usage:  python tools/bench_fit_views.py [--views 9] [--size 1600x1200] [--frames 16] [--device cuda]
                                         [--compare-cpu N] [--out bench_fit_views] [--set key=value ...]
 
-Issue 5's GPU target is 9 views at 1600x1200 at 5 frames/s or more with nvdiffrast, at full quality (the
+The GPU target is 9 views at 1600x1200 at 5 frames/s or more with nvdiffrast, at full quality (the
 default schedule). The take is rendered from the ICT rig (flat albedo: the rig has no texture) by
 `facecap synth`'s renderer, as JPEG frames; its landmarks are the true projections plus 1 px of noise
 (the demo's stand-in detector), so the benchmark needs no detector model, which a GPU machine may lack.
