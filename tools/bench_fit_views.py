@@ -96,8 +96,9 @@ def main() -> int:
            "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
            "frames_per_second": fps, "seconds": result.seconds,
            **animation_accuracy(rig, result.animation, truth).as_dict()}
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("_mm", "_deg", "mae_all")))
     print(f"fit on {row['device_name']}: {args.frames} frames x {args.views} views {width}x{height}: "
-          f"{fps:.3f} frames/s; " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("_mm", "_deg", "mae_all"))))
+          f"{fps:.3f} frames/s; {scores}")
     if args.compare_cpu:
         short = first_frames(take, args.compare_cpu, args.out / "take_first_frames")
         on_device, _ = fit(rig, short, args.device, args.overrides, args.out / f"fit_first_{args.device}")
