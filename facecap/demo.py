@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 def _demo_fit() -> FitConfig:
     """The fit defaults, set for the demo's small images (320x240): no eighth-scale stage (a head
     60 px in radius would be 8 px there), and a shorter schedule of one pass, so that it runs in under
-    a minute. (More passes drift here: 0.27, 0.32, 0.35 mm mean vertex error with one, two, three;
-    on the ICT dev takes two passes are better than one and three no better than two.)"""
+    a minute. More passes let the weights and pose absorb the keyframes' identity error on views this
+    small, where on larger views a second pass helps (docs/decisions.md, "Two sweeps")."""
     return FitConfig(schedule=ScheduleConfig(keyframe_scales=[0.25, 0.5, 1.0], keyframe_iterations=[8, 6, 4],
                                              scales=[0.5, 1.0], iterations=[4, 3], passes=1))
 

@@ -12,7 +12,7 @@ class ConfigError(FacecapError, ValueError):
 
 
 class FormatError(FacecapError, ValueError):
-    """A file does not follow its format (FORMATS.md); the message names the file and key."""
+    """A file does not follow its format (docs/formats.md); the message names the file and key."""
 
 
 class ShapeError(FacecapError, ValueError):

@@ -159,7 +159,7 @@ def calibrate(sources: list[str] | list[CameraSource], board: Board | str, confi
     """Calibrate a rig from board images: ``sources`` are folders, glob patterns or videos (one a camera).
 
     ``board`` is a Board, a preset name or a board YAML. With ``out_dir``, writes calibration.json
-    (FORMATS §1), report.json, residuals.png, rig.png and overlays/ there, all or nothing.
+    (docs/formats.md §1), report.json, residuals.png, rig.png and overlays/ there, all or nothing.
     """
     config = config or CalibrateConfig()
     board = board if isinstance(board, Board) else load_board(board)

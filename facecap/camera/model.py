@@ -1,4 +1,4 @@
-"""Pinhole cameras with OpenCV distortion, and the calibration.json format (FORMATS.md §1)."""
+"""Pinhole cameras with OpenCV distortion, and the calibration.json format (docs/formats.md §1)."""
 
 import json
 import logging

@@ -2,7 +2,7 @@
 
 This module is the ONE place where facecap's pixel conventions meet a rasteriser's:
 
-- OpenCV (FORMATS.md): x right, y down, z forward; pixel centres at integer coordinates, the
+- OpenCV (docs/formats.md): x right, y down, z forward; pixel centres at integer coordinates, the
   top-left pixel's centre is (0, 0); ``x_cam = R @ X_world + t``.
 - nvdiffrast clip space: ``(x, y, z, w)``, NDC = clip / w in [-1, 1]; pixel column i has its centre
   at ``x_ndc = (2 i + 1) / W - 1``, and output row j has its centre at ``y_ndc = (2 j + 1) / H - 1``

@@ -69,7 +69,7 @@ def _export_obj(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "rig",
-        "Rigs are npz files (FORMATS.md §3). 'info' summarises one; 'import-obj' builds one from a folder "
+        "Rigs are npz files (docs/formats.md §3). 'info' summarises one; 'import-obj' builds one from a folder "
         "with neutral.obj plus one OBJ per shape named by the shape (same topology; a+b.obj is a corrective "
         "sculpted at a=b=1; optional landmarks.json or landmarks.txt of vertex ids); 'export-obj' writes "
         "that folder back.",

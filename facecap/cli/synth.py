@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "synth",
-        "Renders a rig's performance into calibrated cameras and writes a take (FORMATS.md §2): one frame "
+        "Renders a rig's performance into calibrated cameras and writes a take (docs/formats.md §2): one frame "
         "folder or mp4 per camera, take.json, calibration.json and ground_truth.json (the animation plus a "
         "'generator' block with the lights, camera gains and noise). Without --calibration a ring of cameras "
         "is generated; without --animation a smooth random performance is. The rig defaults to the built-in "

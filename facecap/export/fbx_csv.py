@@ -1,4 +1,4 @@
-"""FBX-ready CSV, animation.csv (FORMATS.md §5): one row a frame, head pose then shape weights.
+"""FBX-ready CSV, animation.csv (docs/formats.md §5): one row a frame, head pose then shape weights.
 
 Translation is in centimetres (FBX's default unit), rotation is Euler XYZ in degrees in FBX's
 eEulerXYZ order (``R = Rz @ Ry @ Rx``), weights are FBX DeformPercent (0 to 100).
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 FBX_CSV_HEAD_COLUMNS = ("frame", "time", "head_tx", "head_ty", "head_tz", "head_rx", "head_ry", "head_rz")
 FBX_UNITS = "cm"
 PERCENT = 100.0
-# 9 significant digits: FORMATS asks for at least 6; 9 keeps degrees to 1e-6 and float32 values exact.
+# 9 significant digits: docs/formats.md §5 asks for at least 6; 9 keeps degrees to 1e-6 and float32 values exact.
 _NUMBER_FORMAT = "%.9g"
 _DEFAULT_FPS = 30.0
 

@@ -1,4 +1,4 @@
-"""Live Link Face CSV, livelink.csv (FORMATS.md §6), the table Unreal's Live Link Face app records.
+"""Live Link Face CSV, livelink.csv (docs/formats.md §6), the table Unreal's Live Link Face app records.
 
 Name mapping: a rig name matches an ARKit name ignoring case, with ``_L``/``_R`` (or ``_Left``/
 ``_Right``) suffixes read as ``Left``/``Right`` (``eyeBlink_L`` -> ``EyeBlinkLeft``). ARKit's single

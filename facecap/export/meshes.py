@@ -1,4 +1,4 @@
-"""Head-stabilised mesh sequences: the performance with the head motion taken out (FORMATS.md §4)."""
+"""Head-stabilised mesh sequences: the performance with the head motion taken out (docs/formats.md §8)."""
 
 import io
 import logging

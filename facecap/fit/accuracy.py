@@ -1,4 +1,4 @@
-"""Accuracy of a fitted animation against a synthetic take's ground truth (issue 5's metrics).
+"""Accuracy of a fitted animation against a synthetic take's ground truth.
 
 - Weight MAE over all entries, and over the active entries (truth or fit above 0.05).
 - Per-vertex error on the face region: the TRUE neutral (rig neutral plus the performer's
@@ -21,7 +21,7 @@ from facecap.units import unit_scale
 __all__ = ["AccuracyReport", "ShapeWeightError", "animation_accuracy", "weight_errors_by_shape", "face_region_vertices",
            "weights_in_rig_order", "true_identity", "ACTIVE_THRESHOLD"]
 
-ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit (issue 5)
+ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit
 FACE_MATERIAL = "M_Face"
 
 

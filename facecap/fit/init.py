@@ -4,10 +4,10 @@ Per frame: landmarks detected in several views are triangulated (robust to a mis
 view), the rigid head pose comes from weighted Procrustes against the rig's landmarks, and the
 coordinate-descent solver (Rackovic et al. 2024) finds the weights that explain the head-space
 landmarks. Pose, identity and weights alternate a few times, because the pose estimate is
-biased by the expression until the expression is known. The whole sequence is solved jointly
-by the CD solver (its temporal term), which is the same as each frame warm-starting from its
-neighbours, only better. Frames where too few landmarks triangulate are interpolated from their
-neighbours and flagged.
+biased by the expression until the expression is known. The CD solver solves the whole sequence
+jointly, its temporal term tying each frame's weights to its neighbours', so a frame whose
+landmarks are noisy borrows from the frames around it. Frames where too few landmarks triangulate
+are interpolated from their neighbours and flagged.
 """
 
 import logging
@@ -131,7 +131,8 @@ def interpolate_missing_frames(ok: np.ndarray, weights: np.ndarray, R: np.ndarra
     weights = np.stack([np.interp(frames, good, weights[good, k]) for k in range(weights.shape[1])], axis=1)
     t = np.stack([np.interp(frames, good, t[good, d]) for d in range(3)], axis=1)
     clamped = np.clip(frames, good[0], good[-1])
-    R = Slerp(good, Rotation.from_matrix(R[good]))(clamped).as_matrix() if len(good) > 1 else np.repeat(R[good], len(ok), 0)
+    R = Slerp(good, Rotation.from_matrix(R[good]))(clamped).as_matrix() if len(good) > 1 \
+        else np.repeat(R[good], len(ok), 0)
     return weights, R, t
 
 

@@ -1,4 +1,4 @@
-"""Read and write the rig npz format (FORMATS.md §3)."""
+"""Read and write the rig npz format (docs/formats.md §3)."""
 
 import logging
 import zipfile

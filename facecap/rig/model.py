@@ -1,4 +1,4 @@
-"""The blendshape rig: a neutral mesh plus shape, corrective and identity offsets (FORMATS.md §3)."""
+"""The blendshape rig: a neutral mesh plus shape, corrective and identity offsets (docs/formats.md §3)."""
 
 import dataclasses
 from dataclasses import dataclass

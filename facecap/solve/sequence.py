@@ -65,7 +65,7 @@ def align_to_rig(meshes: np.ndarray, rig: Rig, vertices: np.ndarray) -> tuple[np
     Args:
         meshes: [T, V, 3] world-space meshes in the rig's units.
     Returns:
-        head [T, V, 3] = R^T (X - t), R [T, 3, 3], t [T, 3] with X ≈ R X_head + t (FORMATS.md §4).
+        head [T, V, 3] = R^T (X - t), R [T, 3, 3], t [T, 3] with X ≈ R X_head + t (docs/formats.md §4).
     """
     poses = [rigid_procrustes(rig.neutral[vertices], m[vertices]) for m in meshes]
     R = np.stack([p[0] for p in poses])

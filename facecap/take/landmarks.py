@@ -1,9 +1,9 @@
 """2D face landmarks per camera and frame: the Landmarks2D container, its JSON file, and detection.
 
-File format ``facecap-landmarks`` v1 (JSON), the takes README's ``facecap-landmarks-gt`` plus optional keys:
+File format ``facecap-landmarks`` v1 (JSON, docs/formats.md §7), which also reads ``facecap-landmarks-gt``:
 ``{"format": "facecap-landmarks", "version": 1, "scheme": "multipie68", "frames": [0, 1, ...],
 "cameras": {name: {"points": [F][L][2] px, "visible": [F][L] bool, "confidence": [F][L] in [0, 1]}}}``.
-Pixels follow FORMATS.md (top-left pixel centre at (0, 0), distorted image coordinates).
+Pixels follow docs/formats.md (top-left pixel centre at (0, 0), distorted image coordinates).
 ``frames`` (optional) are take frame indices counted from the take's frame_range start.
 """
 

@@ -1,4 +1,4 @@
-"""Open a take (FORMATS.md §2): camera folders and videos, take.json timing, streaming frame access."""
+"""Open a take (docs/formats.md §2): camera folders and videos, take.json timing, streaming frame access."""
 
 import json
 import logging
@@ -28,7 +28,7 @@ TIMECODE_RE = re.compile(r"^\d{2}:\d{2}:\d{2}[:;]\d{2}$")
 
 @dataclass(frozen=True)
 class TakeInfo:
-    """take.json, all keys optional (FORMATS.md §2).
+    """take.json, all keys optional (docs/formats.md §2).
 
     Attributes:
         fps: frames per second, or None when take.json does not say.

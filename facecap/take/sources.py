@@ -1,4 +1,4 @@
-"""Where a camera's frames come from: a folder of images or a video file (FORMATS.md §2).
+"""Where a camera's frames come from: a folder of images or a video file (docs/formats.md §2).
 
 Sources return frames as stored (uint8, uint16 or float32 arrays, [H, W, 3] RGB) so that a cache of
 them stays small; `to_float` turns one into the float32 [0, 1] image the rest of facecap uses.
@@ -33,7 +33,7 @@ MAX_SKIP_FRAMES = 64
 
 
 def natural_key(name: str) -> list:
-    """Sort key that orders "f2" before "f10" (natural sort order, FORMATS.md §2)."""
+    """Sort key that orders "f2" before "f10" (natural sort order, docs/formats.md §2)."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 

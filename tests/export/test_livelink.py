@@ -1,5 +1,7 @@
 """livelink.csv: the exact header, ARKit name mapping, timecodes and head angles."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -11,7 +13,7 @@ from facecap.export.livelink import (ARKIT_SHAPES, LIVELINK_HEADER, format_timec
                                      head_yaw_pitch_roll, livelink_mapping, matrix_from_yaw_pitch_roll, parse_timecode)
 from tests.conftest import SHARED
 
-# FORMATS.md §6, copied by hand: the header must match it byte for byte.
+# docs/formats.md §6, copied by hand: the header must match it byte for byte.
 EXPECTED_HEADER = (
     "Timecode,BlendShapeCount,EyeBlinkLeft,EyeLookDownLeft,EyeLookInLeft,EyeLookOutLeft,EyeLookUpLeft,EyeSquintLeft,"
     "EyeWideLeft,EyeBlinkRight,EyeLookDownRight,EyeLookInRight,EyeLookOutRight,EyeLookUpRight,EyeSquintRight,"
@@ -38,10 +40,8 @@ def test_header_is_exact(tmp_path):
     assert path.read_bytes().split(b"\n")[0] == EXPECTED_HEADER.encode("ascii")
 
 
-def test_header_matches_formats_md():
-    formats = SHARED / "FORMATS.md"
-    if not formats.is_file():
-        pytest.skip(f"needs ../shared/FORMATS.md ({formats} not found)")
+def test_header_matches_the_formats_doc():
+    formats = Path(__file__).resolve().parents[2] / "docs" / "formats.md"
     section = formats.read_text(encoding="utf-8").split("## 6.")[1]
     header = section.split("```")[1].strip()
     assert header == LIVELINK_HEADER
