@@ -42,8 +42,8 @@ def _tune(A_rig, controls, meshes, A0, weights, optimizer="gd", iters=12000):
 
 
 def _descend_then_converge(controls, meshes, weights):
-    """Â from Â0 = I: 20000 gradient-descent steps, which set where the free degrees of freedom end, then
-    L-BFGS from there to the minimum (gradient descent alone needs over 200000 steps for γ2 here)."""
+    """Â from Â0 = I: 20000 gradient-descent steps (L-BFGS from I runs into a singularity of section 7.1's
+    kind here), then L-BFGS from there to the minimum (gradient descent alone needs over 200000 steps for γ2)."""
     A_gd, _ = _tune(A, controls, meshes, np.eye(3), weights, iters=20000)
     A_hat, _ = _tune(A, controls, meshes, A_gd, weights, optimizer="lbfgs", iters=2000)
     return A_hat
