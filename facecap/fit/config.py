@@ -133,6 +133,9 @@ class FitConfig:
     """Everything ``facecap fit`` needs besides its inputs."""
 
     device: str = field("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
+    cameras: list[str] = field([], "the cameras to fit, by name; the take's others are left out (empty: every camera "
+                                   "of the calibration, each of which must then have frames in the take, unless "
+                                   "take.json's 'cameras' leaves it out)")
     batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)")
     reader_threads: int = field(0, "threads that decode the next batch's frames and find the head's outline in "
                                    "them while the current batch is fitted (0: as many as CPU cores)")
