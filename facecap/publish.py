@@ -351,7 +351,7 @@ def publishing(out: str | Path, command: str, config: Any = None) -> Iterator[Ru
                        "old": [] if previous is None else previous["files"], "new": record["files"]}
             _write_json_atomic(private / JOURNAL, journal)
             _apply(out, journal)
-        published = True
+            published = True                              # a signal held back is raised after this block
         log.info("published %s (%d files)", out, len(record["files"]))
     finally:
         if staging is not None and not published:

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,6 +154,21 @@ def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
     assert read_run(out)["config"] == {"frames": 2}                          # ...it finished the swap
     assert sorted(p.name for p in out.iterdir()) == ["animation.json", "config.yaml", "report.json", "run.json"]
     assert (out / "animation.json").read_text() == "new" and not (out / PRIVATE_DIR).exists()
+
+
+def test_ctrl_c_during_the_swap_waits_for_its_end(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _run(out, {"a": "old", "b": "old"})
+    apply = publish._apply
+
+    def interrupted(folder, journal):
+        os.kill(os.getpid(), signal.SIGINT)
+        apply(folder, journal)
+    monkeypatch.setattr(publish, "_apply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(out, {"a": "new"})
+    assert sorted(p.name for p in out.iterdir()) == ["a", "run.json"] and (out / "a").read_text() == "new"
+    assert read_run(out)["complete"] is True
 
 
 def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):

@@ -43,6 +43,9 @@ os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 # which decodes from the previous keyframe anyway (x264's default GOP is 250 frames).
 MAX_SKIP_FRAMES = 64
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+# Numbers in file names are frame counters when they span at most this many numbers per file; wider (time
+# stamps, say) they are not, and the files are taken in name order.
+MAX_SPAN_PER_FILE = 2
 
 
 def natural_key(name: str) -> list:
@@ -160,8 +163,9 @@ class FolderSource(FrameSource):
     folder's smallest number, so that a gap in the numbers is a missing view of those frames (reading
     one raises MissingFrameError), never a shift of the camera's later frames. A missing first file
     cannot be told from a later start: ``frame_offset`` in take.json aligns such a camera. Where some
-    name carries no number or two names carry the same one, the files are taken in natural sort order
-    of their names instead (FORMATS.md §2).
+    name carries no number, two names carry the same one, or the numbers span more than
+    MAX_SPAN_PER_FILE per file (time stamps, not frame counters), the files are taken in natural sort
+    order of their names instead (FORMATS.md §2).
     """
 
     def __init__(self, name: str, folder: Path) -> None:
@@ -171,6 +175,10 @@ class FolderSource(FrameSource):
         if not files:
             raise FacecapError(f"camera '{name}': no frames ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
         numbers = file_numbers(files)
+        if numbers and max(numbers) - min(numbers) + 1 > MAX_SPAN_PER_FILE * len(files):
+            log.warning("camera '%s': the numbers in its file names (%d..%d for %d files) are not frame counters; "
+                        "its files are taken in name order", name, min(numbers), max(numbers), len(files))
+            numbers = None
         self.first = min(numbers) if numbers else 0
         self.files = dict(zip((n - self.first for n in numbers), files)) if numbers else dict(enumerate(files))
         self.count = max(self.files) + 1

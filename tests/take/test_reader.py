@@ -185,11 +185,14 @@ def test_frames_are_matched_by_the_number_in_their_names(tmp_path, caplog):
     assert "1 of the frame files numbered 10..15 are missing" in caplog.text
 
 
-def test_names_without_numbers_keep_natural_order(tmp_path):
+def test_names_without_frame_counters_keep_natural_order(tmp_path):
     names = ["b.png", "a2.png", "a10.png"]           # 'b' has no number: natural sort order of the names
     write_png_folder(tmp_path / "cam0", [0, 1, 2], names)
+    stamps = ["t1000.png", "t1033.png", "t1067.png"]  # time stamps in ms, not frame counters
+    write_png_folder(tmp_path / "cam1", [0, 1, 2], stamps)
     with open_take(tmp_path) as take:
         assert [decode(take.frame(0, i)) for i in range(3)] == [1, 2, 0]
+        assert take.num_frames == 3 and [decode(take.frame(1, i)) for i in range(3)] == [0, 1, 2]
 
 
 def _jpeg_bytes():
