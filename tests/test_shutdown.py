@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from facecap.shutdown import Terminated, sigterm_raises, signals_deferred
+from facecap.shutdown import Terminated, signals_deferred, sigterm_raises
 
 
 def test_sigterm_raises_terminated_and_the_handler_is_restored():
