@@ -12,6 +12,7 @@ import numpy as np
 
 from facecap.camera.model import Calibration
 from facecap.errors import FacecapError, FormatError, FrameError
+from facecap.publish import RUN_FILE
 from facecap.take.cache import FrameCache
 from facecap.take.sources import (
     IMAGE_SUFFIXES,
@@ -94,10 +95,11 @@ def read_take_json(path: Path) -> TakeInfo:
 
 def _find_sources(folder: Path) -> dict[str, Path]:
     """Camera name -> frame folder or video file, in natural order of the names; hidden entries (a leading
-    dot, such as facecap's own .facecap folder) are not cameras."""
+    dot, such as facecap's own .facecap folder) and facecap's output folders inside the take (they hold a
+    run.json) are not cameras."""
     found: dict[str, Path] = {}
     for entry in folder.iterdir():
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or (entry / RUN_FILE).is_file():
             continue
         if entry.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir()):
             name = entry.name

@@ -268,8 +268,10 @@ def test_a_calibrated_camera_missing_from_the_take_is_named(tmp_path):
     write_png_folder(tmp_path / "cam0", range(3))
     write_png_folder(tmp_path / "cam1", range(3))
     (tmp_path / "cam2").mkdir()                      # empty
-    (tmp_path / ".facecap").mkdir()                  # hidden: never a camera
-    cv2.imwrite(str(tmp_path / ".facecap" / "x.png"), np.zeros((H, W, 3), np.uint8))
+    for folder in (".facecap", "fit"):               # hidden, or a fit's output folder: never a camera
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "weights.png"), np.zeros((H, W, 3), np.uint8))
+    (tmp_path / "fit" / "run.json").write_text("{}")
     calib = _calib(["cam0", "cam1", "cam2"])
     with pytest.raises(FacecapError, match=r"camera\(s\) cam2 of the calibration have no frames in the take"):
         open_take(tmp_path, calib)
