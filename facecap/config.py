@@ -9,6 +9,7 @@ unknown key or a value of the wrong type is a :class:`ConfigError` that names th
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -78,14 +79,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return _build(tp, value, prefix=f"{key}.")
     if tp is Any:
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        # YAML 1.1 (PyYAML) reads "1e-8" without a dot as a string; accept any float literal.
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    if tp is float:
+        return _finite_float(value, key)
     if tp is Path and isinstance(value, str):
         return Path(value)
     if tp in (int, float) and isinstance(value, bool):
@@ -93,6 +88,24 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if not isinstance(value, tp):
         raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _finite_float(value: Any, key: str) -> float:
+    """A float key's value: an int or float, or a string holding a float literal (YAML 1.1, which PyYAML reads,
+    takes "1e-8" without a dot for a string); NaN and infinity are errors, since no key means them."""
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if number is None:
+        raise ConfigError(f"config key '{key}': expected float, got {value!r}")
+    if not math.isfinite(number):
+        raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
+    return number
 
 
 def _build(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
@@ -171,12 +184,14 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+        loaded = yaml.safe_load(path.read_bytes().decode()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from err
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
     return loaded

@@ -48,9 +48,14 @@ class DemoConfig:
     fit: FitConfig = field(_demo_fit(), "the fit")
 
 
-def run_demo(config: DemoConfig, out_dir: str | Path) -> AccuracyReport:
-    """Synthesise, fit and export into ``out_dir``; returns (and writes) the accuracy against the truth."""
+def run_demo(config: DemoConfig, out_dir: str | Path, published_as: str | Path | None = None) -> AccuracyReport:
+    """Synthesise, fit and export into ``out_dir``; returns (and writes) the accuracy against the truth.
+
+    ``published_as``: the folder ``out_dir`` becomes once published (:mod:`facecap.publish`), so that the
+    paths the fit's report records name it rather than the staging folder.
+    """
     out_dir = Path(out_dir)
+    published_as = out_dir if published_as is None else Path(published_as)
     rig = build_demo_head()
     calibration, truth = default_scene(rig, config.synth)
     take = synthesize_take(rig, calibration, truth, out_dir / "take", config.synth)
@@ -65,6 +70,9 @@ def run_demo(config: DemoConfig, out_dir: str | Path) -> AccuracyReport:
         fit_config = dataclasses.replace(fit_config, landmarks=dataclasses.replace(
             fit_config.landmarks, landmarks_file=str(take / "landmarks.json")))
     result = fit_take(take, take / "calibration.json", rig, fit_config, out_dir / "fit")
+    if fit_config.landmarks.landmarks_file:
+        fit_config = dataclasses.replace(fit_config, landmarks=dataclasses.replace(
+            fit_config.landmarks, landmarks_file=str(published_as / "take" / "landmarks.json")))
     write_fit_outputs(result, rig, fit_config, out_dir / "fit")
     accuracy = animation_accuracy(rig, result.animation, truth)
     (out_dir / "accuracy.json").write_text(json.dumps(accuracy.as_dict(), indent=1))

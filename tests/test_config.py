@@ -66,6 +66,11 @@ def test_nested_section_defaults_stay_dataclasses():
     (["inner.lam=true"], r"'inner\.lam': expected float"),
     (["inner=3"], r"'inner': expected a section"),
     (["novalue"], r"must look like key=value"),
+    (["inner.lam=.nan"], r"'inner\.lam': expected a finite number, got nan"),
+    (["inner.lam=nan"], r"'inner\.lam': expected a finite number, got 'nan'"),
+    (["inner.lam=.inf"], r"'inner\.lam': expected a finite number, got inf"),
+    (["inner.lam=-.inf"], r"'inner\.lam': expected a finite number, got -inf"),
+    (["inner.lam=1e999"], r"'inner\.lam': expected a finite number, got '1e999'"),
 ])
 def test_bad_overrides_name_the_key(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -78,6 +83,14 @@ def test_bad_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(Outer, tmp_path / "list.yaml")
+    (tmp_path / "nan.yaml").write_text("inner:\n  lam: .nan\n")
+    with pytest.raises(ConfigError, match=r"nan\.yaml: config key 'inner\.lam': expected a finite number"):
+        load_config(Outer, tmp_path / "nan.yaml")
+    (tmp_path / "bytes.yaml").write_bytes(b"\xff\xfe: 1\n")
+    with pytest.raises(ConfigError, match=r"bytes\.yaml is not valid YAML"):
+        load_config(Outer, tmp_path / "bytes.yaml")
+    with pytest.raises(ConfigError, match="config file .* cannot be read"):
+        load_config(Outer, tmp_path)
     (tmp_path / "typo.yaml").write_text("inner:\n  lamb: 1\n")
     with pytest.raises(ConfigError, match=r"typo\.yaml: unknown config key 'inner\.lamb'"):
         load_config(Outer, tmp_path / "typo.yaml")

@@ -1,13 +1,13 @@
-"""Helpers every subcommand shares: config options, help text, output folders."""
+"""Helpers every subcommand shares: config options, help text, the output argument."""
 
 import argparse
 import textwrap
 from pathlib import Path
 from typing import Any, TypeVar
 
-from facecap.config import config_keys, describe_config, load_config, save_config
+from facecap.config import config_keys, describe_config, load_config
 
-__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "prepare_output_dir"]
+__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "npz_path"]
 
 C = TypeVar("C")
 
@@ -63,9 +63,6 @@ def config_from_args(config_cls: type[C], args: argparse.Namespace) -> C:
     return load_config(config_cls, args.config, args.overrides)
 
 
-def prepare_output_dir(path: Path, config: Any | None = None) -> Path:
-    """Create the output folder and record the resolved config in it as ``config.yaml``."""
-    path.mkdir(parents=True, exist_ok=True)
-    if config is not None:
-        save_config(config, path / "config.yaml")
-    return path
+def npz_path(path: Path) -> Path:
+    """``path`` with the .npz suffix numpy's savez would give it."""
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")

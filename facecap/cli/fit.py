@@ -4,10 +4,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args
 from facecap.fit.config import FitConfig
 from facecap.fit.outputs import write_fit_outputs
 from facecap.fit.pipeline import fit_take
+from facecap.publish import publishing
 from facecap.rig.io import load_rig
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,9 @@ def register(subparsers) -> None:
         "Fit blendshape weights and head pose to every frame of a take by analysis by synthesis: landmarks are "
         "triangulated for the head pose and a coordinate-descent warm start, then a photometric fit refines "
         "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, animation.csv, "
-        "livelink.csv, stabilised meshes, weights.png, losses.png and report.json.",
+        "livelink.csv, stabilised meshes, weights.png, losses.png and report.json, with config.yaml and run.json, "
+        "into --out, all or nothing (a failed or interrupted run leaves the folder's previous results as they were). "
+        "Landmark detections are cached in --out's .facecap/cache, kept across runs.",
         ["facecap fit take/ --calibration take/calibration.json --rig rig.npz --out out/fit "
          "--set landmarks.model_path=face_landmarker.task",
          "facecap fit take/ --rig rig.npz --out out/fit --set landmarks.landmarks_file=take/landmarks.json",
@@ -32,7 +35,7 @@ def register(subparsers) -> None:
     add_out_argument(parser, "output folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue a fit that was stopped (killed, interrupted) from its last checkpoint in "
-                             "OUT/.facecap; refused when the take, rig, landmarks or config differ")
+                             "OUT/.facecap/cache; refused when the take, rig, landmarks or config differ")
     parser.set_defaults(func=run)
 
 
@@ -41,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     rig = load_rig(args.rig)
     tracking = load_rig(args.tracking_rig) if args.tracking_rig else None
     calibration = args.calibration or args.take / "calibration.json"
-    out = prepare_output_dir(args.out, config)
-    result = fit_take(args.take, calibration, rig, config, out, tracking_rig=tracking, work_dir=out / ".facecap",
-                      resume=args.resume)
-    paths = write_fit_outputs(result, rig, config, out)
+    with publishing(args.out, "fit", config) as run:
+        result = fit_take(args.take, calibration, rig, config, run.staging, tracking_rig=tracking,
+                          work_dir=run.cache, resume=args.resume)
+        paths = write_fit_outputs(result, rig, config, run.staging)
     print(f"fitted {result.animation.num_frames} frames in {result.seconds['total']:.1f} s; wrote "
-          + ", ".join(p.name for p in paths.values()) + f" to {out}")
+          + ", ".join(p.name for p in paths.values()) + f" to {args.out}")
     return 0

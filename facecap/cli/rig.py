@@ -6,7 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from facecap.cli.common import add_command, add_out_argument
+from facecap.cli.common import add_command, add_out_argument, npz_path
+from facecap.publish import publishing, publishing_files
 from facecap.rig.io import load_rig, save_rig
 from facecap.rig.model import Rig
 from facecap.rig.obj import NEUTRAL_NAME, export_obj_folder, import_obj_folder
@@ -54,14 +55,18 @@ def _info(args: argparse.Namespace) -> int:
 def _import_obj(args: argparse.Namespace) -> int:
     rig = import_obj_folder(args.folder, neutral_name=args.neutral, units=args.units,
                             landmark_scheme=args.landmark_scheme)
-    save_rig(rig, args.out)
-    print(f"wrote {args.out}: {rig.num_vertices} vertices, {rig.num_shapes} shapes, {rig.num_correctives} "
+    out = npz_path(args.out)
+    with publishing_files(out) as (tmp,):
+        save_rig(rig, tmp)
+    print(f"wrote {out}: {rig.num_vertices} vertices, {rig.num_shapes} shapes, {rig.num_correctives} "
           f"correctives, units {rig.units}")
     return 0
 
 
 def _export_obj(args: argparse.Namespace) -> int:
-    paths = export_obj_folder(load_rig(args.rig), args.out)
+    rig = load_rig(args.rig)
+    with publishing(args.out, "rig export-obj") as run:
+        paths = export_obj_folder(rig, run.staging)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 

@@ -17,7 +17,7 @@ class LandmarkConfig:
 
     model_path: str | None = field(None, "MediaPipe face_landmarker.task file (needed unless a landmarks file is given)")
     landmarks_file: str | None = field(None, "a facecap-landmarks JSON to use instead of the detector")
-    cache_dir: str | None = field(None, "where detections are cached (default: <out>/landmarks_cache)")
+    cache_dir: str | None = field(None, "where detections are cached (default: <out>/.facecap/cache/landmarks_cache, kept across runs)")
 
     @property
     def detected(self) -> bool:
@@ -135,6 +135,9 @@ class FitConfig:
     """Everything ``facecap fit`` needs besides its inputs."""
 
     device: str = field("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
+    cameras: list[str] = field([], "the cameras to fit, by name; the take's others are left out (empty: every camera "
+                                   "of the calibration, each of which must then have frames in the take, unless "
+                                   "take.json's 'cameras' leaves it out)")
     batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)",
                               expert=True)
     reader_threads: int = field(0, "threads that decode the next batch's frames and find the head's outline in "

@@ -151,6 +151,8 @@ def validate_rig(rig: Rig) -> None:
     if rig.units not in UNITS_IN_MM:
         _fail("units", f"expected one of {', '.join(UNITS_IN_MM)}, got {rig.units!r}")
     V = _check_array(rig.neutral, "V 3", "neutral", "f")["V"]
+    if V < 1:
+        _fail("neutral", "the rig has no vertices")
     _check_array(rig.faces, "F 3", "faces", "iu")
     _check_index(rig.faces, V, "faces")
     K = _check_array(rig.shape_deltas, f"K {V} 3", "shape_deltas", "f")["K"]

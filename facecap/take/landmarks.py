@@ -5,6 +5,8 @@ File format ``facecap-landmarks`` v1 (JSON, docs/formats.md §7), which also rea
 "cameras": {name: {"points": [F][L][2] px, "visible": [F][L] bool, "confidence": [F][L] in [0, 1]}}}``.
 Pixels follow docs/formats.md (top-left pixel centre at (0, 0), distorted image coordinates).
 ``frames`` (optional) are take frame indices counted from the take's frame_range start.
+A point that is not a finite number (NaN, JSON null, inf) or lies beyond ±MAX_ABS_PX is a missing point
+(confidence 0), whatever ``visible`` says.
 """
 
 import hashlib
@@ -35,6 +37,7 @@ SCHEME_SIZES = {"multipie68": 68}
 # Bump when detection or the 68-point table changes, so cached results from older code are not reused.
 DETECTOR_CACHE_VERSION = 1
 JSON_DECIMALS = 3  # 1/1000 px is far below any detector's accuracy
+MAX_ABS_PX = 1e6  # no camera is a million pixels across: a coordinate beyond this is garbage, not a point
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class Landmarks2D:
     Attributes:
         points: [T, C, L, 2] float64 px, distorted image coordinates, pixel centres at integers.
         confidence: [T, C, L] float64 in [0, 1]; 0 = missing (no detection, not visible); points are
-            then meaningless (0).
+            then meaningless. A point that is not finite or lies beyond ±MAX_ABS_PX, or whose confidence
+            is not finite, is made missing (confidence 0, point 0) with a warning.
         camera_names: C names, matching the calibration.
         scheme: landmark layout, "multipie68" (the rig's ``landmark_scheme``).
         frames: [T] int take frame indices (from the frame_range start), or None for 0..T-1.
@@ -66,13 +70,25 @@ class Landmarks2D:
             raise FacecapError(f"{len(self.camera_names)} camera names for {dims['C']} cameras of landmarks")
         if self.scheme in SCHEME_SIZES and SCHEME_SIZES[self.scheme] != dims["L"]:
             raise FacecapError(f"scheme {self.scheme} has {SCHEME_SIZES[self.scheme]} landmarks, got {dims['L']}")
-        if not np.isfinite(self.confidence).all() or self.confidence.min(initial=0) < 0 or \
-                self.confidence.max(initial=0) > 1:
+        self._drop_non_finite()
+        if self.confidence.min(initial=0) < 0 or self.confidence.max(initial=0) > 1:
             raise FacecapError("landmark confidence must lie in [0, 1]")
         if self.frames is not None:
             frames = np.asarray(self.frames, dtype=np.int64)
             check_shape(frames, str(dims["T"]), "landmark frames")
             object.__setattr__(self, "frames", frames)
+
+    def _drop_non_finite(self) -> None:
+        """Points that are not finite or beyond ±MAX_ABS_PX, and non-finite confidences, become missing."""
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(self.points) <= MAX_ABS_PX).all(-1) | ~np.isfinite(self.confidence)
+        if not bad.any():
+            return
+        camera = np.nonzero(bad.any((0, 2)))[0]
+        log.warning("%d landmark points are NaN, null, inf or beyond ±%g px (cameras %s): they are missing points",
+                    int(bad.sum()), MAX_ABS_PX, ", ".join(self.camera_names[c] for c in camera))
+        object.__setattr__(self, "points", np.where(bad[..., None], 0.0, self.points))
+        object.__setattr__(self, "confidence", np.where(bad, 0.0, self.confidence))
 
     @property
     def num_frames(self) -> int:
@@ -156,9 +172,14 @@ def load_landmarks(path: str | Path) -> Landmarks2D:
     if not path.is_file():
         raise FormatError(f"landmarks file not found: {path}")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise FormatError(f"{path}: not valid JSON ({err})") from err
+    except OSError as err:
+        raise FormatError(f"{path}: cannot be read ({err.strerror})") from err
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: must hold a JSON object with keys 'format', 'version' and 'cameras', got a "
+                          f"{type(data).__name__}")
     if data.get("format") not in (LANDMARKS_FORMAT, LANDMARKS_GT_FORMAT):
         raise FormatError(f"{path}: 'format' must be {LANDMARKS_FORMAT!r} or {LANDMARKS_GT_FORMAT!r}, "
                           f"got {data.get('format')!r}")
@@ -174,11 +195,15 @@ def load_landmarks(path: str | Path) -> Landmarks2D:
                           + ", ".join(f"{n} {list(s)}" for n, s in shapes.items()))
     points = np.stack([p for p, _ in arrays.values()], axis=1)
     conf = np.stack([c for _, c in arrays.values()], axis=1)
-    if not np.isfinite(conf).all() or conf.min() < 0 or conf.max() > 1:
+    if (conf < 0).any() or (conf > 1).any():
         raise FormatError(f"{path}: 'confidence' values must lie in [0, 1]")
     scheme = data.get("scheme", "multipie68")
+    frames = data.get("frames")
+    if frames is not None and not (isinstance(frames, list) and all(isinstance(f, int) and not isinstance(f, bool)
+                                                                     for f in frames)):
+        raise FormatError(f"{path}: 'frames' must be a list of integer frame indices")
     try:
-        return Landmarks2D(points, conf, tuple(cams), scheme, data.get("frames"))
+        return Landmarks2D(points, conf, tuple(cams), scheme, frames)
     except FacecapError as err:
         raise FormatError(f"{path}: {err}") from err
 

@@ -26,7 +26,7 @@ def test_rig_commands_round_trip(tmp_path, rng, capsys):
         assert text in out
     assert main(["rig", "export-obj", str(tmp_path / "rig.npz"), "--out", str(tmp_path / "objs")]) == 0
     assert sorted(p.name for p in (tmp_path / "objs").iterdir()) == [
-        "jawOpen+mouthFunnel.obj", "jawOpen.obj", "landmarks.json", "mouthFunnel.obj", "neutral.obj"]
+        "jawOpen+mouthFunnel.obj", "jawOpen.obj", "landmarks.json", "mouthFunnel.obj", "neutral.obj", "run.json"]
     assert main(["rig", "import-obj", str(tmp_path / "objs"), "--out", str(tmp_path / "back.npz"),
                  "--units", "mm"]) == 0
     back = load_rig(tmp_path / "back.npz")

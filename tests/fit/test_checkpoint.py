@@ -54,7 +54,7 @@ def test_fit_killed_by_sigkill_resumes_to_the_uninterrupted_animation(tiny_take,
 
     out = tmp_path / "killed"
     process = subprocess.Popen(_fit_command(take, rig_path, config_path, out), env=env)
-    checkpoint = out / ".facecap" / CHECKPOINT_NAME
+    checkpoint = out / ".facecap" / "cache" / CHECKPOINT_NAME
     deadline = time.monotonic() + 600
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
