@@ -23,7 +23,7 @@ import numpy as np
 
 from facecap.config import save_config
 from facecap.demo import DemoConfig
-from facecap.fit.config import FitConfig, LandmarkConfig, ScheduleConfig
+from facecap.fit.config import LandmarkConfig, ScheduleConfig
 from facecap.rig import build_demo_head, save_rig
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene

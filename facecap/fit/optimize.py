@@ -221,14 +221,16 @@ def batch_evidence(lin: Linearisation, p: FrameParams) -> BatchEvidence:
     return BatchEvidence(lin.appearance_stats, info, info @ p.identity.to(torch.float64))
 
 
-def sample_visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
-    """[B, C, N] which cameras see each photometric sample of the frames ``p``."""
-    return _visible_samples(model, model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity))
+def sample_visibility(model: FitModel, p: FrameParams, view_ok: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, C, N] which cameras see each photometric sample of the frames ``p``, in the views that ``view_ok``
+    [B, C] says were read (None: all)."""
+    return _visible_samples(model, model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity), view_ok)
 
 
-def _visible_samples(model: FitModel, verts: torch.Tensor) -> torch.Tensor:
-    """[B, C, N] which cameras see each photometric sample of the posed vertices [B, V, 3]."""
-    return splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+def _visible_samples(model: FitModel, verts: torch.Tensor, view_ok: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, C, N] which cameras see each photometric sample of the posed vertices [B, V, 3], in the views read."""
+    visible = splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+    return visible if view_ok is None else visible & view_ok[..., None]
 
 
 def _sample_colours(model: FitModel, verts: torch.Tensor, images: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -238,12 +240,12 @@ def _sample_colours(model: FitModel, verts: torch.Tensor, images: torch.Tensor, 
     return sample_images(images, pixels)
 
 
-def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor) -> float:
+def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor, view_ok: torch.Tensor | None = None) -> float:
     """The median colour value over the samples the cameras see in [B, C, 3, H, W] full-resolution ``images``
-    of the frames ``p``: what a face's colour differences are in proportion to (its albedo, the light, the
-    exposure)."""
+    of the frames ``p`` (in the views ``view_ok`` [B, C] says were read): what a face's colour differences are
+    in proportion to (its albedo, the light, the exposure)."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    seen = _sample_colours(model, verts, images)[_visible_samples(model, verts)]
+    seen = _sample_colours(model, verts, images)[_visible_samples(model, verts, view_ok)]
     return float(seen.median()) if seen.numel() else float("nan")
 
 
@@ -295,7 +297,7 @@ def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, ob
     index = torch.as_tensor(frames, device=state.weights.device)
     start = int(frames[0]) if np.array_equal(frames, np.arange(frames[0], frames[0] + len(frames))) else None
     p = state.frame_params(index)
-    visible = sample_visibility(model, p)
+    visible = sample_visibility(model, p, obs.view_ok)
     appearance, rounds = state.appearance, 1
     if appearance is None:
         appearance, rounds = initial_appearance(model, p, obs, visible), FIRST_APPEARANCE_ROUNDS

@@ -24,7 +24,7 @@ from facecap.fit.appearance import photometric_samples
 from facecap.fit.checkpoint import CHECKPOINT_NAME, Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from facecap.fit.config import FitConfig
 from facecap.fit.feed import FrameBatch, default_threads, feed_batches
-from facecap.fit.init import initialise_from_landmarks, landmark_pixels
+from facecap.fit.init import initialise_from_landmarks, interpolate_missing_frames, landmark_pixels
 from facecap.fit.neutral import with_neutral_correction
 from facecap.fit.optimize import face_brightness
 from facecap.fit.problem import FitModel, SequenceState
@@ -35,6 +35,7 @@ from facecap.fit.take_loss import TakeLoss, scale_loss
 from facecap.progress import track
 from facecap.render.ops import make_context
 from facecap.rig.model import Rig
+from facecap.rig.scale_check import check_rig_scale
 from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 from facecap.units import unit_scale
@@ -80,7 +81,7 @@ def take_loss(config: FitConfig, model: FitModel, state: SequenceState, first: F
     in the first batch the fit reads."""
     pixels_per_mm = model.pixels_per_unit(state.R, state.t) / unit_scale(units, "mm")
     params = state.frame_params(torch.as_tensor(first.frames, device=state.weights.device))
-    return scale_loss(config.loss, pixels_per_mm, face_brightness(model, params, first.images),
+    return scale_loss(config.loss, pixels_per_mm, face_brightness(model, params, first.images, first.view_ok),
                       config.landmarks.detected)
 
 
@@ -100,7 +101,7 @@ class _TakeCheck:
         self._scale = config.qa_scale
 
     def add(self, model: FitModel, state: SequenceState, batch: FrameBatch) -> None:
-        result = check_frames(model, state, batch.frames, batch.images, self._ctx, self._scale)
+        result = check_frames(model, state, batch.frames, batch.images, batch.view_ok, self._ctx, self._scale)
         self.errors[batch.frames] = result.photometric_rms
         if self.path is not None:
             self._parts.mkdir(parents=True, exist_ok=True)
@@ -150,6 +151,8 @@ def run_stages(plan: list[Stage], state: SequenceState, take: Take, landmarks: L
         ctx = FitContext(model, rig, take.calibration, landmarks, loss, config.init)
         for k, stage in enumerate(track(todo, "fit", "stage"), start=done + 1):
             batch = next(batches) if stage.frames is not None else None
+            if batch is not None:
+                state.note_damaged(batch.damaged)
             stage.run(ctx, state, batch)
             if stage.final:
                 check.add(model, state, batch)
@@ -207,12 +210,13 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     if tracking_rig.shape_names != rig.shape_names:
         raise FacecapError("the tracking rig's shape names differ from the animation rig's")
     device = resolve_device(config.device)
-    with open_take(take_path, calib) as take:
+    with open_take(take_path, calib, cameras=config.cameras or None) as take:
         calib = take.calibration
         track_rig, samples = tracked_rig(tracking_rig, calib.units, config)
         landmarks = load_fit_landmarks(take, config, work_dir)
         lap("landmarks")
         init = initialise_from_landmarks(landmarks, calib, track_rig, config.init)
+        check_rig_scale(tracking_rig, init.landmarks_3d, calib.units, source=str(take_path))
         lap("init")
         start = frame_params_from(init.weights, init.R, init.t, init.identity, device)
         state = SequenceState.start(start, config.schedule.damping)
@@ -240,15 +244,17 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
             checkpoint_path.unlink(missing_ok=True)
             photometric_rms, qa_video = check.errors, check.path
             lap("photometric")
-        anim = Animation(shape_names=rig.shape_names, weights=state.weights.double().cpu().numpy(),
-                         R=_nearest_rotations(state.R.double().cpu().numpy()), t=state.t.double().cpu().numpy(),
-                         fps=take.fps, units=calib.units, frames=np.arange(take.num_frames),
-                         start_timecode=take.start_timecode)
+        frame_ok = init.frame_ok.copy()
+        frame_ok[state.frames_without_views(len(take.camera_names))] = False
+        weights, R, t = interpolate_missing_frames(frame_ok, *(a.double().cpu().numpy() for a in
+                                                               (state.weights, state.R, state.t)))
+        anim = Animation(shape_names=rig.shape_names, weights=weights, R=_nearest_rotations(R), t=t, fps=take.fps,
+                         units=calib.units, frames=np.arange(take.num_frames), start_timecode=take.start_timecode)
         identity = state.identity.double().cpu().numpy()
         errors = _landmark_errors(track_rig, anim, identity, landmarks, calib)
     seconds["total"] = time.perf_counter() - started
     log.info("fit %d frames in %.1f s (%.2f frames/s), median landmark error %.2f px", anim.num_frames,
              seconds["total"], anim.num_frames / seconds["total"], float(np.median(errors)))
-    return FitResult(animation=anim, identity=identity, frame_ok=init.frame_ok, landmark_error_px=errors,
+    return FitResult(animation=anim, identity=identity, frame_ok=frame_ok, landmark_error_px=errors,
                      photometric_rms=photometric_rms, qa_video=qa_video, loss_history=state.history, seconds=seconds,
-                     effective_loss=effective_loss)
+                     effective_loss=effective_loss, damaged_views=sorted(state.damaged_views.values()))

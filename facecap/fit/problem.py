@@ -1,6 +1,7 @@
 """What the Gauss-Newton fit works on: the fixed model, the take's state, a batch's observations."""
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
 from facecap.fit.appearance import Appearance, AppearanceStats
+from facecap.errors import FrameError
 from facecap.fit.outline import mesh_edges
 from facecap.render.shading import vertex_normals
 from facecap.rig.evaluate import TorchRig
@@ -137,6 +139,7 @@ class SequenceState:
         history: stage name -> energy per iteration, summed over the stage's batches.
         landmark_offsets: [C, L, 2] each camera's offset of every detected landmark from the rig's landmark
             vertices, removed from the detections once measured (None: the landmarks as given).
+        damaged_views: "frame camera" -> why that view could not be read (it is left out of the fit).
     """
 
     weights: torch.Tensor
@@ -151,6 +154,7 @@ class SequenceState:
     prior: FrameParams | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     landmark_offsets: np.ndarray | None = None
+    damaged_views: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(cls, init: FrameParams, damping: float) -> "SequenceState":
@@ -192,6 +196,17 @@ class SequenceState:
         self.weights[index], self.R[index], self.t[index] = weights, R, t
         self.prior = prior
 
+    def note_damaged(self, errors: Iterable[FrameError]) -> None:
+        """Remember the views that could not be read (a frame's view is left out each time it is read)."""
+        for error in errors:
+            self.damaged_views[f"{error.frame} {error.camera}"] = str(error)
+
+    def frames_without_views(self, num_cameras: int) -> np.ndarray:
+        """[n] the frames none of whose ``num_cameras`` views could be read."""
+        frames = [int(key.split()[0]) for key in self.damaged_views]
+        counts = np.bincount(frames, minlength=1) if frames else np.zeros(0, int)
+        return np.flatnonzero(counts >= num_cameras)
+
     def record(self, name: str, energies: list[float]) -> None:
         """Add a batch's energy per iteration to the history of the stage ``name``."""
         total = self.history.setdefault(name, [0.0] * len(energies))
@@ -202,7 +217,8 @@ class SequenceState:
 class BatchObservations:
     """Observations of one batch of frames at one image scale.
 
-    Attributes: images [B, C, 3, H', W'] in [0, 1]; points [B, C, L, 2] landmarks in full-resolution
+    Attributes: images [B, C, 3, H', W'] in [0, 1]; view_ok [B, C]: views that could be read (the others
+    are left out of every term); points [B, C, L, 2] landmarks in full-resolution
     pixels; confidence [B, C, L]; scale: H' / H; silhouette: [B, C, 1, H, W] signed distance to the
     head's outline in full-resolution pixels (:mod:`facecap.take.silhouette`), or None;
     silhouette_found: [B, C] where the outline was found.
@@ -212,5 +228,6 @@ class BatchObservations:
     points: torch.Tensor
     confidence: torch.Tensor
     scale: float
+    view_ok: torch.Tensor | None = None
     silhouette: torch.Tensor | None = None
     silhouette_found: torch.Tensor | None = None

@@ -48,8 +48,9 @@ class FrameCheck:
 
 @torch.no_grad()
 def check_frames(model: FitModel, state: SequenceState, frames: np.ndarray, images: torch.Tensor,
-                 render_ctx: Any | None, qa_scale: float) -> FrameCheck:
-    """Photometric error of the fitted ``frames`` against [B, C, 3, H, W] ``images``, and QA panels.
+                 view_ok: torch.Tensor, render_ctx: Any | None, qa_scale: float) -> FrameCheck:
+    """Photometric error of the fitted ``frames`` against [B, C, 3, H, W] ``images`` in the views ``view_ok``
+    [B, C] says were read, and QA panels.
 
     Args:
         render_ctx: a rasteriser context for the QA panels, or None for the error only.
@@ -58,7 +59,7 @@ def check_frames(model: FitModel, state: SequenceState, frames: np.ndarray, imag
     index = torch.as_tensor(frames, device=state.weights.device)
     verts = model.rig.evaluate(state.weights[index], state.R[index], state.t[index], identity=state.identity)
     X, n = verts[:, model.samples], model.sample_normals(verts)
-    visible = splat_visibility(X, n, model.cams, verts).to(images.dtype)[..., None]
+    visible = (splat_visibility(X, n, model.cams, verts) & view_ok[..., None]).to(images.dtype)[..., None]
     appearance = state.appearance
     predicted = appearance.predict(sh_basis(n))
     observed = sample_images(images, project_points(X, model.cams))

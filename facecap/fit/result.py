@@ -21,7 +21,7 @@ class FitResult:
         animation: per-frame weights (the rig's shape names) and head pose, in the calibration's units.
         identity: [I] identity coefficients of the performer; for a rig without identity modes, the
             coefficients of the smooth neutral correction (:mod:`facecap.fit.neutral`).
-        frame_ok: [T] False where no view had landmarks and the frame was interpolated.
+        frame_ok: [T] False where no view had landmarks, or none could be read, and the frame was interpolated.
         landmark_error_px: [T] RMS landmark reprojection error (confident points, all views).
         photometric_rms: [T] RMS colour error in grey levels over the visible samples (NaN without
             the photometric fit).
@@ -31,6 +31,8 @@ class FitResult:
         effective_loss: the loss weights the photometric stages used, the config's as scaled for the take
             (``l1`` by the face's pixels per millimetre, the photometric term by its brightness; detected
             landmarks at ``landmark_detected``); None without the photometric fit.
+        damaged_views: the views that could not be read (missing or damaged frame files), each named with its
+            camera, frame and file; they were left out of the fit.
     """
 
     animation: Animation
@@ -42,6 +44,7 @@ class FitResult:
     loss_history: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     effective_loss: LossWeights | None = None
+    damaged_views: list[str] = field(default_factory=list)
 
 
 def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> None:
@@ -57,5 +60,6 @@ def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> 
         "frames_per_second": result.animation.num_frames / max(result.seconds.get("total", 1e-9), 1e-9),
         "config": config_to_dict(config),
         "effective_loss": None if result.effective_loss is None else config_to_dict(result.effective_loss),
+        "damaged_views": result.damaged_views,
     }
     Path(path).write_text(json.dumps(report, indent=1))

@@ -36,7 +36,7 @@ from facecap.fit.take_loss import TakeLoss
 from facecap.rig.model import Rig
 from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["FitContext", "Stage", "FitBatch", "RemoveDetectorOffsets", "Reinitialise", "CheckFrames",
+__all__ = ["FitContext", "Stage", "FitBatch", "RemoveDetectorOffsets", "Reinitialise",
            "plan_stages", "keyframe_indices", "relaxed_support", "detector_offsets", "keyframe_corrected",
            "frame_params_from"]
 
@@ -110,19 +110,6 @@ class FitBatch:
             state.record(f"{self.name}@{scale:g}", fit.energies)
         if fit is not None:
             state.commit(fit.evidence)
-
-
-
-@dataclass(frozen=True)
-class CheckFrames:
-    """No fitting: the frames are final as they stand (a schedule without sweeps)."""
-
-    frames: tuple[int, ...]
-    name: ClassVar[str] = "check"
-    final: ClassVar[bool] = True
-
-    def run(self, ctx: FitContext, state: SequenceState, batch: FrameBatch | None) -> None:
-        pass
 
 
 
@@ -204,8 +191,8 @@ def plan_stages(schedule: ScheduleConfig, num_frames: int, batch_frames: int, de
     for sweep in range(1, schedule.passes + 1):
         plan += [FitBatch(f"pass{sweep}", span, tuple(schedule.sweep_stages), relaxed=True,
                           final=sweep == schedule.passes) for span in spans]
-    if schedule.passes == 0:
-        plan += [CheckFrames(span) for span in spans]
+    if schedule.passes == 0:     # the frames are final as they stand: only their appearance is solved
+        plan += [FitBatch("check", span, ((1.0, 0),), final=True) for span in spans]
     return plan
 
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from facecap.checks import check_shape
-from facecap.errors import FacecapError, FormatError
+from facecap.errors import FacecapError, FormatError, FrameError
 from facecap.progress import progress
 from facecap.take.mediapipe_detector import (MEDIAPIPE_TO_MULTIPIE68, MULTIPIE68_CONFIDENCE, MediaPipeFaceDetector,
                                              check_model, mediapipe_to_multipie68, model_sha256)
@@ -266,7 +266,11 @@ def detect_landmarks(take: Take, model_path: str | Path, cache_dir: str | Path |
                 if detector is None:
                     detector = MediaPipeFaceDetector(model_path, min_detection_confidence)
                 for t, i in enumerate(frame_idx):
-                    mesh = detector.detect(_as_uint8(take.frame_raw(cam, int(i))))
+                    try:
+                        mesh = detector.detect(_as_uint8(take.frame_raw(cam, int(i))))
+                    except FrameError as err:           # that view has no landmarks; the fit leaves it out
+                        log.warning("no landmarks: %s", err)
+                        mesh = None
                     if mesh is not None:
                         points[t, c], found[t, c] = mediapipe_to_multipie68(mesh[:, :2]), True
                     bar.update(1)

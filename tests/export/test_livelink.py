@@ -11,7 +11,6 @@ from facecap.errors import FormatError
 from facecap.export import write_livelink_csv
 from facecap.export.livelink import (ARKIT_SHAPES, LIVELINK_HEADER, format_timecode, frame_timecode,
                                      head_yaw_pitch_roll, livelink_mapping, matrix_from_yaw_pitch_roll, parse_timecode)
-from tests.conftest import SHARED
 
 # docs/formats.md §6, copied by hand: the header must match it byte for byte.
 EXPECTED_HEADER = (

@@ -10,7 +10,7 @@ from facecap.camera import load_calibration
 from facecap.fit.config import ScheduleConfig
 from facecap.fit.optimize import optimise_batch
 from facecap.fit.problem import SequenceState
-from facecap.fit.stages import (CheckFrames, FitBatch, FitContext, Reinitialise, RemoveDetectorOffsets,
+from facecap.fit.stages import (FitBatch, FitContext, Reinitialise, RemoveDetectorOffsets,
                                 frame_params_from, keyframe_indices, plan_stages, relaxed_support)
 from facecap.fit.take_loss import scale_loss
 from facecap.take.landmarks import load_landmarks
@@ -50,7 +50,8 @@ def test_plan_without_keyframes_or_sweeps():
     no_keyframes = plan_stages(dataclasses.replace(SCHEDULE, keyframes=0), 5, 4, True, True)
     assert [s.name for s in no_keyframes] == ["pass1", "pass1", "pass2", "pass2"]
     check_only = plan_stages(dataclasses.replace(SCHEDULE, keyframes=0, passes=0), 5, 4, True, True)
-    assert check_only == [CheckFrames((0, 1, 2, 3)), CheckFrames((4,))]
+    assert check_only == [FitBatch("check", (0, 1, 2, 3), ((1.0, 0),), final=True),
+                          FitBatch("check", (4,), ((1.0, 0),), final=True)]
 
 
 def test_plans_compare_by_the_work_they_do():
