@@ -14,6 +14,16 @@ from facecap.rig.io import load_rig
 log = logging.getLogger(__name__)
 
 
+def _frame_span(text: str) -> tuple[int, int | None]:
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B (e.g. 100:400, 100: or :400), got {text!r}") from None
+
+
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "fit",
@@ -26,6 +36,8 @@ def register(subparsers) -> None:
         ["facecap fit take/ --calibration take/calibration.json --rig rig.npz --out out/fit "
          "--set landmarks.model_path=face_landmarker.task",
          "facecap fit take/ --rig rig.npz --out out/fit --set landmarks.landmarks_file=take/landmarks.json",
+         "facecap fit take/ --rig rig.npz --out out/fit --frames 1200:1500   # a part of the take",
+         "facecap fit take/ --rig rig.npz --out out/fit --resume             # after a kill: on from the checkpoint",
          "facecap fit take/ --rig rig.npz --tracking-rig tuned_rig.npz --out out/fit --config configs/fit.yaml"],
         config_cls=FitConfig)
     parser.add_argument("take", type=Path, help="take folder (frame folders and/or videos per camera)")
@@ -33,6 +45,9 @@ def register(subparsers) -> None:
     parser.add_argument("--rig", type=Path, required=True, help="animation rig npz: its shape names are exported")
     parser.add_argument("--tracking-rig", type=Path, help="rig to track with (from facecap tune-rig); default --rig")
     add_out_argument(parser, "output folder")
+    parser.add_argument("--frames", type=_frame_span, metavar="A:B",
+                        help="fit frames A to B-1 of the take only (counted from its frame range's start; A: or :B "
+                             "leave an end open); the exports number the frames as the take does")
     parser.add_argument("--resume", action="store_true",
                         help="continue a fit that was stopped (killed, interrupted) from its last checkpoint in "
                              "OUT/.facecap/cache; refused when the take, rig, landmarks or config differ")
@@ -46,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     calibration = args.calibration or args.take / "calibration.json"
     with publishing(args.out, "fit", config) as run:
         result = fit_take(args.take, calibration, rig, config, run.staging, tracking_rig=tracking,
-                          work_dir=run.cache, resume=args.resume)
+                          work_dir=run.cache, resume=args.resume, frames=args.frames)
         paths = write_fit_outputs(result, rig, config, run.staging)
     print(f"fitted {result.animation.num_frames} frames in {result.seconds['total']:.1f} s; wrote "
           + ", ".join(p.name for p in paths.values()) + f" to {args.out}")

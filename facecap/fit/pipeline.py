@@ -61,7 +61,7 @@ def load_fit_landmarks(take: Take, config: FitConfig, work_dir: Path) -> Landmar
     source = config.landmarks
     if not source.detected:
         landmarks = load_landmarks(source.landmarks_file).cameras(take.camera_names)
-        return landmarks.for_take(take.num_frames, source.landmarks_file)
+        return landmarks.for_take(take.num_frames, source.landmarks_file, take.first_frame)
     if not source.model_path:
         raise ConfigError("config key 'landmarks.model_path': give MediaPipe's face_landmarker.task, or a "
                           "landmarks file with landmarks.landmarks_file")
@@ -179,7 +179,7 @@ def _nearest_rotations(R: np.ndarray) -> np.ndarray:
 
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,
              out_dir: str | Path, tracking_rig: Rig | None = None, work_dir: str | Path | None = None,
-             resume: bool = False) -> FitResult:
+             resume: bool = False, frames: tuple[int, int | None] | None = None) -> FitResult:
     """Fit a multi-view take: landmark initialisation, then analysis by synthesis.
 
     Args:
@@ -193,6 +193,8 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
             (``config.checkpoint_seconds``) and the QA video's finished parts. Default: ``out_dir``.
         resume: continue from the checkpoint in ``work_dir``; refused, saying what changed, when the take,
             rig, landmarks or config are not those of the fit that wrote it.
+        frames: (start, stop) to fit only frames start..stop-1 of the take (stop None: to its end); the
+            animation's frame numbers are the take's.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +212,7 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     if tracking_rig.shape_names != rig.shape_names:
         raise FacecapError("the tracking rig's shape names differ from the animation rig's")
     device = resolve_device(config.device)
-    with open_take(take_path, calib, cameras=config.cameras or None) as take:
+    with open_take(take_path, calib, cameras=config.cameras or None, frames=frames) as take:
         calib = take.calibration
         track_rig, samples = tracked_rig(tracking_rig, calib.units, config)
         landmarks = load_fit_landmarks(take, config, work_dir)
@@ -249,7 +251,8 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         weights, R, t = interpolate_missing_frames(frame_ok, *(a.double().cpu().numpy() for a in
                                                                (state.weights, state.R, state.t)))
         anim = Animation(shape_names=rig.shape_names, weights=weights, R=_nearest_rotations(R), t=t, fps=take.fps,
-                         units=calib.units, frames=np.arange(take.num_frames), start_timecode=take.start_timecode)
+                         units=calib.units, frames=take.first_frame + np.arange(take.num_frames),
+                         start_timecode=take.start_timecode)
         identity = state.identity.double().cpu().numpy()
         errors = _landmark_errors(track_rig, anim, identity, landmarks, calib)
     seconds["total"] = time.perf_counter() - started

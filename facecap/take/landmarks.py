@@ -107,11 +107,12 @@ class Landmarks2D:
         idx = [self.camera_names.index(n) for n in names]
         return Landmarks2D(self.points[:, idx], self.confidence[:, idx], tuple(names), self.scheme, self.frames)
 
-    def for_take(self, num_frames: int, source: str = "landmarks") -> "Landmarks2D":
-        """Row t is take frame t, for t < ``num_frames``: a file's ``frames`` place its rows; take frames it
-        lacks get no landmarks (the fit interpolates them) and its frames beyond the take are dropped, each
-        said in the log. Raises FormatError when it has none of the take's frames."""
-        numbers = self.frame_numbers
+    def for_take(self, num_frames: int, source: str = "landmarks", first_frame: int = 0) -> "Landmarks2D":
+        """Row t is take frame ``first_frame`` + t, for t < ``num_frames`` (a part of a take starts at
+        ``first_frame``): a file's ``frames`` place its rows; take frames it lacks get no landmarks (the fit
+        interpolates them) and its frames beyond the take are dropped, each said in the log. Raises
+        FormatError when it has none of the take's frames."""
+        numbers = self.frame_numbers - first_frame
         inside = (numbers >= 0) & (numbers < num_frames)
         if not inside.any():
             raise FormatError(f"{source}: its frames ({numbers.min()}..{numbers.max()}) are none of the take's "

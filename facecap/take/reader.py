@@ -109,13 +109,15 @@ def _find_sources(folder: Path) -> dict[str, Path]:
 class Take:
     """A multi-view recording read on demand through a bounded frame cache.
 
-    Frame indices ``i`` run over ``range(num_frames)`` and count from ``frame_range[0]``: take frame
-    ``frame_range[0] + i``, which is file or video frame ``frame_range[0] + i + frame_offset`` of a camera.
+    Frame indices ``i`` run over ``range(num_frames)`` and count from ``frame_range[0]``: file or video frame
+    ``frame_range[0] + i + frame_offset`` of a camera. A part of a take (``open_take``'s ``frames``) starts
+    ``first_frame`` frames into the take's own frame range: index ``i`` is take frame ``first_frame + i``.
     """
 
     def __init__(self, path: Path, sources: list[FrameSource], info: TakeInfo, frame_range: tuple[int, int],
-                 calibration: Calibration | None, cache: FrameCache) -> None:
+                 calibration: Calibration | None, cache: FrameCache, first_frame: int = 0) -> None:
         self.path = path
+        self.first_frame = first_frame
         self._sources = sources
         self._index = {s.name: i for i, s in enumerate(sources)}
         self.info = info
@@ -252,7 +254,8 @@ def _select_cameras(path: Path, found: dict[str, Path], info: TakeInfo, calibrat
 
 
 def open_take(path: str | Path, calibration: Calibration | None = None,
-              cache_frames: int = DEFAULT_CACHE_FRAMES, cameras: Sequence[str] | None = None) -> Take:
+              cache_frames: int = DEFAULT_CACHE_FRAMES, cameras: Sequence[str] | None = None,
+              frames: tuple[int, int | None] | None = None) -> Take:
     """Open a take folder for streaming reads.
 
     Args:
@@ -262,6 +265,8 @@ def open_take(path: str | Path, calibration: Calibration | None = None,
             order and ``take.calibration`` is the calibration of the cameras used.
         cache_frames: how many decoded frames (all cameras together) the LRU cache keeps.
         cameras: the cameras to use; the take's others are left out. Default: all of them.
+        frames: (start, stop) to read only frames start..stop-1 of the take (stop None: to its end), counted
+            from its frame range's start; the take's frame indices then start at 0 there.
     Raises:
         FacecapError: folder missing, no cameras, a camera absent from the take or the calibration,
             unequal frame counts, an unreadable file (each message names the camera or file).
@@ -293,6 +298,18 @@ def open_take(path: str | Path, calibration: Calibration | None = None,
         for s in sources:
             s.close()
         raise
-    take = Take(path, sources, info, frame_range, calibration, cache)
+    first = 0
+    if frames is not None:
+        first, frame_range = _part(path, frame_range, frames)
+    take = Take(path, sources, info, frame_range, calibration, cache, first)
     log.info("opened %r", take)
     return take
+
+
+def _part(path: Path, frame_range: tuple[int, int], frames: tuple[int, int | None]) -> tuple[int, tuple[int, int]]:
+    """(first frame, frame range) of the part [start, stop) of a take (stop None: to the end)."""
+    total = frame_range[1] - frame_range[0]
+    start, stop = frames[0], total if frames[1] is None else frames[1]
+    if not 0 <= start < stop <= total:
+        raise FacecapError(f"take {path}: frames {start}:{stop} are not a part of its {total} frames (0:{total})")
+    return start, (frame_range[0] + start, frame_range[0] + stop)

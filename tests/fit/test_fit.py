@@ -668,3 +668,23 @@ def test_evidence_sees_a_duplicated_shape_as_undetermined(tiny_take):
         kept[name] = evidence.kept
     assert kept["rig"][jaw] > 1e-3
     assert kept["doubled"][jaw] < 1e-6 and kept["doubled"][-1] < 1e-6
+
+
+def test_fit_part_of_a_take_numbers_frames_as_the_take(tiny_take, tmp_path):
+    """--frames 2:5 fits take frames 2, 3 and 4 alone: the animation numbers them as the take does, and they
+    are what a fit of the whole take gives there to within the init's own spread (the landmarks of those
+    frames only)."""
+    rig, take, truth = tiny_take
+    rig_path = tmp_path / "rig.npz"
+    from facecap.rig import save_rig
+    save_rig(rig, rig_path)
+    args = ["-q", "fit", str(take), "--rig", str(rig_path), "--set", "photometric=false", "--set",
+            f"landmarks.landmarks_file={take / 'landmarks.json'}"]
+    assert main(args + ["--out", str(tmp_path / "part"), "--frames", "2:5"]) == 0
+    assert main(args + ["--out", str(tmp_path / "whole")]) == 0
+    part = load_animation_json(tmp_path / "part" / "animation.json")
+    whole = load_animation_json(tmp_path / "whole" / "animation.json")
+    assert part.frame_numbers.tolist() == [2, 3, 4]
+    np.testing.assert_allclose(part.times, [2 / part.fps, 3 / part.fps, 4 / part.fps])
+    np.testing.assert_allclose(part.t, whole.t[2:5], atol=1.0)          # mm: the same head, fitted alone
+    assert main(args + ["--out", str(tmp_path / "bad"), "--frames", "4:9"]) == 2
