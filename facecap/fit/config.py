@@ -6,6 +6,7 @@ import torch
 
 from facecap.config import field, require_non_negative
 from facecap.errors import ConfigError
+from facecap.export.config import ExportConfig
 from facecap.fit.init import InitConfig
 
 __all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig"]
@@ -146,12 +147,14 @@ class FitConfig:
         "them (the eye shapes move the lids), so they add only pose, which the skin pins")
     neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
                                     "correction fitted in their place (0: none)")
-    qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
+    qa_video: bool = field(True, "write qa.mp4: a labelled tile per camera with the model's edges on the frame and "
+                                 "its signed difference (needs the photometric fit)")
     qa_scale: float = field(0.5, "image scale of the QA video")
     landmarks: LandmarkConfig = field(LandmarkConfig(), "landmark source")
     init: InitConfig = field(InitConfig(), "landmark initialisation")
     loss: LossWeights = field(LossWeights(), "loss weights")
     schedule: ScheduleConfig = field(ScheduleConfig(), "optimisation schedule")
+    export: ExportConfig = field(ExportConfig(), "delivery files (the keys of facecap export)")
 
     def __post_init__(self) -> None:
         require_non_negative(self, ["reader_threads", "neutral_degree"])
