@@ -7,8 +7,10 @@ It imports nothing from facecap (Blender's Python may have none of facecap's pac
 
 Blender's glTF importer turns the glb's morph targets into shape keys and its animation into keys;
 they are put at Blender's frame f for take frame f (f / fps seconds). The FBX exporter writes them back
-baked at every frame, unsimplified, y up, in centimetres (Blender's metres with the unit scale applied),
-at the scene's frame rate.
+baked at every frame, unsimplified, at the scene's frame rate, with Blender's z-up metres converted into
+the data itself ("apply transform"): y up, z forward, centimetres (UnitScaleFactor 1), and no extra
+rotation or scale on the head. Its translation and Euler XYZ rotation curves are then the performer-frame
+values of animation.csv.
 
 At the NTSC rates (fps_base 1.001) Blender's glTF importer places keys at ``t * fps * fps_base`` rather
 than ``t * fps / fps_base``; so the glb is imported at the nominal rate (fps_base 1, keys at ``t * fps``,
@@ -71,8 +73,8 @@ def convert(glb: str, fbx: str, fps: int, fps_base: float) -> None:
     extras = _glb_extras(glb)
     scene.frame_start, scene.frame_end = int(extras["first_frame"]), int(extras["last_frame"])
     bpy.ops.export_scene.fbx(
-        filepath=fbx, object_types={"EMPTY", "MESH"}, axis_forward="-Z", axis_up="Y",
-        apply_unit_scale=True, apply_scale_options="FBX_SCALE_NONE", use_mesh_modifiers=False,
+        filepath=fbx, object_types={"MESH"}, axis_forward="-Z", axis_up="Y", bake_space_transform=True,
+        global_scale=1.0, apply_unit_scale=True, apply_scale_options="FBX_SCALE_NONE", use_mesh_modifiers=False,
         mesh_smooth_type="OFF", add_leaf_bones=False, bake_anim=True, bake_anim_use_all_bones=False,
         bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True,
         bake_anim_step=1.0, bake_anim_simplify_factor=0.0)

@@ -1,7 +1,7 @@
 """animation.glb: the performer's mesh, its morph targets and the take's animation as binary glTF 2.0.
 
-The scene holds a node ``performer`` (the frame the head moves in) and its child ``head``, which
-carries the mesh ``face``: the performer's neutral with one morph target per shape and corrective
+The scene holds one node, ``head``, moving in the performer frame (or the world: ``export.head_frame``)
+and carrying the mesh ``face``: the performer's neutral with one morph target per shape and corrective
 (:class:`facecap.export.morph.MorphMesh`), named in ``mesh.extras.targetNames`` (the convention
 Blender, three.js and Babylon.js read). One animation, ``performance``, has three channels sampled
 at every frame of the take: the head's translation and rotation, and the morph weights, all
@@ -106,16 +106,15 @@ def write_glb(anim: Animation, mesh: MorphMesh, path: str | Path, extras: dict[s
                 {"input": times, "output": buffer.add(rotation), "interpolation": "LINEAR"},
                 {"input": times, "output": buffer.add(mesh.target_weights(anim.weights).astype(np.float32).ravel()),
                  "interpolation": "LINEAR"}]
-    head = 1
+    head = 0
     document = {
         "asset": {"version": "2.0", "generator": f"facecap {__version__}",
                   "extras": {"fps": anim.fps, "start_timecode": anim.start_timecode,
                              "first_frame": int(anim.frame_numbers[0]),
                              "last_frame": int(anim.frame_numbers[-1]), **(extras or {})}},
         "scene": 0,
-        "scenes": [{"name": "take", "nodes": [0]}],
-        "nodes": [{"name": "performer", "children": [head]},
-                  {"name": "head", "mesh": 0, "translation": translation[0].tolist(),
+        "scenes": [{"name": "take", "nodes": [head]}],
+        "nodes": [{"name": "head", "mesh": 0, "translation": translation[0].tolist(),
                    "rotation": rotation[0].tolist()}],
         "meshes": [{"name": "face", "weights": [0.0] * len(targets),
                     "primitives": [{"attributes": {"POSITION": position}, "indices": indices, "mode": _TRIANGLES,

@@ -1,4 +1,4 @@
-"""Blender script for the dcc tests: open a glb or fbx and report what Blender sees, as JSON.
+"""Blender script for the dcc tests and tools/blender_import_log.py: open a glb or fbx, report what Blender sees (JSON).
 
 Run as ``python blender_probe.py KIND FILE OUT.json FRAMES FPS FPS_BASE`` with a Python that has bpy (or under
 a Blender executable after ``--``). KIND is glb or fbx; FRAMES is a comma-separated list of take frames. For a
@@ -25,8 +25,10 @@ def probe(kind: str, path: str, out: str, frames: list[int], fps: int, fps_base:
     keys = head.data.shape_keys.key_blocks
     basis = [0.0] * (3 * len(keys[0].data))
     keys[0].data.foreach_get("co", basis)
-    report = {"objects": {o.name: o.type for o in bpy.data.objects}, "parent": head.parent.name,
+    report = {"blender": bpy.app.version_string, "objects": {o.name: o.type for o in bpy.data.objects},
+              "parent": head.parent.name if head.parent else None,
               "fps": scene.render.fps, "fps_base": scene.render.fps_base,
+              "unit_system": scene.unit_settings.system, "scale_length": scene.unit_settings.scale_length,
               "shape_keys": [k.name for k in keys[1:]], "basis": basis, "frames": {}}
     for frame in frames:
         at = frame * scene.render.fps_base if kind == "fbx" else frame
