@@ -14,17 +14,15 @@ from facecap.export.livelink import LIVELINK_HEADER, head_yaw_pitch_roll
 from facecap.geometry.rotations import matrix_from_euler_xyz
 from facecap.rig import Rig, evaluate_rig
 from facecap.rig.obj import load_obj
+from tests.rig.rig_factory import tiny_rig
 
-NAMES = ("jawOpen", "eyeBlink_L", "lipCornerPull")
+NAMES = ("jawOpen", "mouthFunnel", "eyeBlink_L")
 
 
 @pytest.fixture
 def rig(rng) -> Rig:
-    V = 8
-    return Rig(units="cm", neutral=rng.normal(size=(V, 3)),
-               faces=np.array([[0, 1, 2], [2, 3, 4], [4, 5, 6], [6, 7, 0]], dtype=np.int32), shape_names=NAMES,
-               shape_deltas=rng.normal(size=(3, V, 3)), corrective_keys=np.array([[0, 1, -1, -1]], np.int32),
-               corrective_deltas=rng.normal(size=(1, V, 3)), identity_deltas=rng.normal(size=(2, V, 3)))
+    """3 shapes (NAMES), 2 correctives, 2 identity modes, in cm."""
+    return tiny_rig(rng)
 
 
 @pytest.fixture
@@ -107,7 +105,7 @@ def test_errors(tmp_path, rig, anim):
     with pytest.raises(FormatError, match="shape names differ"):
         export_animation(anim, tmp_path, rig=rig.replace(shape_names=("a", "b", "c")))
     with pytest.raises(ValueError, match="need the rig"):
-        export_animation(anim, tmp_path, world_meshes=np.zeros((anim.num_frames, 8, 3)))
+        export_animation(anim, tmp_path, world_meshes=np.zeros((anim.num_frames, 6, 3)))
     with pytest.raises(ConfigError, match="unknown export format 'usd'"):
         ExportConfig(formats=["json", "usd"])
 
@@ -122,17 +120,17 @@ def test_without_a_rig_the_curves_are_still_written(tmp_path, anim, caplog):
 
 
 def test_name_map_renames_the_curves(tmp_path, rig, anim):
-    (tmp_path / "map.yaml").write_text("eyeBlink_L: EyeBlinkLeft\nlipCornerPull: mouthSmile_L\njawOpen: jaw_open\n"
+    (tmp_path / "map.yaml").write_text("eyeBlink_L: EyeBlinkLeft\nmouthFunnel: mouthSmile_L\njawOpen: jaw_open\n"
                                        "notInThisRig: x\n")
     config = ExportConfig(name_map=str(tmp_path / "map.yaml"), meshes="none")
     paths = export_animation(anim, tmp_path / "out", rig=rig, config=config)
     csv = read_fbx_csv(paths["csv"])
-    assert csv.shape_names == ("jaw_open", "EyeBlinkLeft", "mouthSmile_L")
+    assert csv.shape_names == ("jaw_open", "mouthSmile_L", "EyeBlinkLeft")
     np.testing.assert_allclose(csv.weights, anim.weights, atol=1e-9)
     row = dict(zip(LIVELINK_HEADER.split(","), _livelink_rows(paths["livelink"])[0]))
-    assert float(row["MouthSmileLeft"]) == pytest.approx(anim.weights[0, 2])
-    assert float(row["EyeBlinkLeft"]) == pytest.approx(anim.weights[0, 1])
+    assert float(row["MouthSmileLeft"]) == pytest.approx(anim.weights[0, 1])
+    assert float(row["EyeBlinkLeft"]) == pytest.approx(anim.weights[0, 2])
     assert float(row["JawOpen"]) == 0.0                                         # jaw_open is no ARKit name
     document, _ = read_glb(paths["glb"])
-    assert document["meshes"][0]["extras"]["targetNames"] == ["jaw_open", "EyeBlinkLeft", "mouthSmile_L",
-                                                              "jaw_open_x_EyeBlinkLeft"]
+    assert document["meshes"][0]["extras"]["targetNames"] == [
+        "jaw_open", "mouthSmile_L", "EyeBlinkLeft", "jaw_open_x_mouthSmile_L", "jaw_open_x_mouthSmile_L_x_EyeBlinkLeft"]
