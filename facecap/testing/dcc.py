@@ -59,10 +59,10 @@ def blender_report(blender: str | None, kind: str, path: Path, frames: list[int]
 
 
 def import_errors(report: dict, anim: Animation, mesh: MorphMesh) -> dict[str, float]:
-    """Largest differences between Blender's view and the export: shape-key values, and the performer's
-    neutral placed by the head's pose (Blender's world matrix times its mesh) against the performer-frame pose
-    (metres, Blender's z up). Comparing posed vertices holds however an importer splits a transform between
-    the mesh data and the object."""
+    """Largest differences between Blender's view and the export: shape-key values; the head's world matrix
+    against the performer-frame pose (metres, Blender's z up); and the performer's neutral placed by the head
+    (Blender's world matrix times its mesh) against that pose, which holds however an importer splits the
+    transform between the mesh data and the object (Blender's FBX importer scales the object from cm)."""
     frames = [int(f) for f in report["frames"]]
     performer = in_performer_frame(anim)
     pose = np.tile(np.eye(4), (len(frames), 1, 1))
@@ -71,9 +71,10 @@ def import_errors(report: dict, anim: Animation, mesh: MorphMesh) -> dict[str, f
     expected = GLTF_TO_BLENDER @ pose                                   # head (glTF axes, m) to Blender's world
     seen = [report["frames"][str(f)] for f in frames]
     basis = np.reshape(report["basis"], (-1, 3))
-    placed = np.einsum("fij,vj->fvi", np.array([s["matrix_world"] for s in seen])[:, :3, :3], basis) + \
-        np.array([s["matrix_world"] for s in seen])[:, None, :3, 3]
+    matrices = np.array([s["matrix_world"] for s in seen])
+    placed = np.einsum("fij,vj->fvi", matrices[:, :3, :3], basis) + matrices[:, None, :3, 3]
     truth = np.einsum("fij,vj->fvi", expected[:, :3, :3], mesh.vertices) + expected[:, None, :3, 3]
     weights = mesh.target_weights(anim.weights)[frames]
     return {"shape_keys": float(np.abs(np.array([s["values"] for s in seen]) - weights).max()),
+            "head_matrix": float(np.abs(matrices - expected @ GLTF_TO_BLENDER.T).max()),
             "posed_mesh_m": float(np.abs(placed - truth).max())}

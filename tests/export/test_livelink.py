@@ -143,3 +143,14 @@ def test_head_columns_are_written(tmp_path):
     cols = dict(zip(EXPECTED_HEADER.split(","), row.split(",")))
     assert (cols["HeadYaw"], cols["HeadPitch"], cols["HeadRoll"]) == ("0.3000000000", "-0.2000000000",
                                                                         "0.1000000000")
+
+
+def test_head_angles_are_continuous(tmp_path):
+    """A head turned 180° (yaw and roll, as seen from an OpenCV camera) nodding ±0.2°: no 2π jumps."""
+    T = 41
+    nod = np.radians(0.2) * np.sin(np.linspace(0, 4 * np.pi, T))
+    R = matrix_from_yaw_pitch_roll(np.stack([np.full(T, np.pi), nod, np.full(T, np.pi)], axis=1))
+    rows = write_livelink_csv(_anim(["jawOpen"], np.zeros((T, 1)), R=R), tmp_path / "l.csv").read_text()
+    head = np.array([[float(v) for v in row.split(",")[54:57]] for row in rows.splitlines()[1:]])
+    assert np.abs(np.diff(head, axis=0)).max() < np.radians(0.1)
+    np.testing.assert_allclose(matrix_from_yaw_pitch_roll(head), R, atol=1e-9)
