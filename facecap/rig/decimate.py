@@ -16,8 +16,9 @@ the upper lip on the upper lip, although the lower lip may be nearer.
 
 Landmarks move onto new vertices: each landmark's new vertex is placed exactly at the original
 landmark vertex (with its offsets), so landmarks stay exact; a second landmark in the same patch, or one
-whose move would turn a triangle over, takes a free neighbour of that vertex. UVs follow the same closest points, on the side of any UV
-seam where the new triangle's centroid lies, so that UV seams stay seams. The texture is kept.
+whose move would turn a triangle over, takes a free neighbour of that vertex. UVs follow the same closest
+points, on the side of any UV seam where the new triangle's centroid lies, so that UV seams stay seams. The
+texture is kept.
 """
 
 import logging
