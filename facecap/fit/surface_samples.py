@@ -93,8 +93,8 @@ def position_jacobian(samples: SurfaceSamples, faces: torch.Tensor) -> tuple[tor
 
 
 def rasterise_samples(ctx: ops.RasterContext, verts: torch.Tensor, faces: torch.Tensor, sampled: torch.Tensor,
-                      occluders: torch.Tensor, cams: CameraTensors, scale: float = 1.0,
-                      stride: int = 1) -> SurfaceSamples:
+                      occluders: torch.Tensor, cams: CameraTensors, scale: float = 1.0, stride: int = 1,
+                      one_sided: torch.Tensor | None = None) -> SurfaceSamples:
     """The visible points of the ``sampled`` triangles in every view, one per ``stride`` pixels of the image
     at ``scale``.
 
@@ -106,6 +106,11 @@ def rasterise_samples(ctx: ops.RasterContext, verts: torch.Tensor, faces: torch.
         cams: C cameras sharing one image size.
         scale: the image scale of the pyramid level (images at ``scale`` times the cameras' resolution).
         stride: one sample per ``stride`` x ``stride`` pixels of that level.
+        one_sided: [Fc] bool over ``faces``' rows, or None: triangles of outward-facing surfaces (skin,
+            eyeballs, teeth; not cards such as lashes), which each view draws only where they face it. A
+            surface seen from inside hides only what lies inside it, so the samples stay the same where
+            the surface is closed, and the rasteriser does about half the work (each view is then its
+            own rasteriser call).
     Returns:
         the samples, in view order (frame-major, then camera).
     """
@@ -119,26 +124,38 @@ def rasterise_samples(ctx: ops.RasterContext, verts: torch.Tensor, faces: torch.
     pad = warp.pad if warp is not None else (0, 0)
     W, H = canvas_size(cams, raster_scale, pad)
     near, far = near_far_from_points(verts, cams)
-    drawn = torch.cat([sampled, occluders]).long()
-    tri = faces[drawn].to(torch.int32).contiguous()
-    views_per_call = max(1, MAX_RASTER_PIXELS // (W * H))
+    pos = world_to_clip(verts, cams, near, far, scale=raster_scale, pad=pad).flatten(0, 1)    # [B C, V, 4]
+    sampled, occluders = sampled.long(), occluders.long()
+    if one_sided is None:
+        views_per_call = max(1, MAX_RASTER_PIXELS // (W * H))
+        calls = [(torch.arange(v, min(v + views_per_call, B * C), device=verts.device), sampled, occluders)
+                 for v in range(0, B * C, views_per_call)]
+    else:
+        facing = _facing(verts, faces, cams)                                         # [B C, F]
+        calls = [(torch.tensor([v], device=verts.device), sampled[~one_sided[sampled] | facing[v, sampled]],
+                  occluders[~one_sided[occluders] | facing[v, occluders]]) for v in range(B * C)]
     found = []
-    for first in range(0, B * C, views_per_call):
-        views = torch.arange(first, min(first + views_per_call, B * C), device=verts.device)
-        frame, camera = views // C, views % C
-        clip = world_to_clip(verts[frame.unique_consecutive()], cams, near, far, scale=raster_scale, pad=pad)
-        pos = clip.flatten(0, 1)[views - frame[0] * C].contiguous()                 # this chunk's views
-        rast, _ = ops.rasterize(ctx, pos, tri, (H, W), grad_db=False)
-        hit = rast[..., 3].long() - 1                                              # rows of ``drawn``
-        view, y, x = torch.nonzero((hit >= 0) & (hit < len(sampled)), as_tuple=True)
+    for views, shown, hiding in calls:
+        tri = faces[torch.cat([shown, hiding])].to(torch.int32).contiguous()
+        rast, _ = ops.rasterize(ctx, pos[views].contiguous(), tri, (H, W), grad_db=False)
+        hit = rast[..., 3].long() - 1                                              # rows of shown, then hiding
+        view, y, x = torch.nonzero((hit >= 0) & (hit < len(shown)), as_tuple=True)
         uv = rast[view, y, x, :2].to(verts.dtype)
-        found.append((frame[view], camera[view], sampled[hit[view, y, x]].long(),
-                      torch.stack([1 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], -1),
-                      torch.stack([x - pad[0], y - pad[1]], -1)))
-    frame, camera, triangle, bary, raster_px = (torch.cat(parts) for parts in zip(*found))
+        bary = torch.stack([1 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], -1)
+        found.append((views[view], shown[hit[view, y, x]], bary, torch.stack([x - pad[0], y - pad[1]], -1)))
+    view, triangle, bary, raster_px = (torch.cat(parts) for parts in zip(*found))
     pixel = (raster_px.to(verts.dtype) + 0.5) / raster_scale - 0.5                  # full-resolution pinhole px
-    samples = SurfaceSamples(frame, camera, triangle, bary, pixel)
+    samples = SurfaceSamples(view // C, view % C, triangle, bary, pixel)
     return samples.subset(_seen(samples, verts, faces, cams))
+
+
+def _facing(verts: torch.Tensor, faces: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
+    """[B C, F] whether each triangle faces each view's camera (its outward normal towards the camera)."""
+    corners = verts[:, faces]                                                      # [B, F, 3, 3]
+    normal = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0], dim=-1)
+    centre = -(cams.R.transpose(1, 2) @ cams.t[..., None])[..., 0]                # [C, 3] camera centres, world
+    toward = centre[None, :, None] - corners[:, None, :, 0]                        # [B, C, F, 3]
+    return ((toward * normal[:, None]).sum(-1) > 0).flatten(0, 1)
 
 
 def _seen(samples: SurfaceSamples, verts: torch.Tensor, faces: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
@@ -146,7 +163,7 @@ def _seen(samples: SurfaceSamples, verts: torch.Tensor, faces: torch.Tensor, cam
     corners = verts[samples.frame[:, None], faces[samples.triangle]]              # [n, 3, 3]
     normal = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
     point = (samples.barycentrics[..., None] * corners).sum(1)
-    centre = -(cams.R.transpose(1, 2) @ cams.t[..., None])[..., 0]                # [C, 3] camera centres, world
+    centre = -(cams.R.transpose(1, 2) @ cams.t[..., None])[..., 0]
     facing = (normal * (centre[samples.camera] - point)).sum(-1) > 0
     px, _ = project_scattered_with_jacobian(point, samples.camera, cams)
     return facing & inside_image(px, cams, samples.camera)

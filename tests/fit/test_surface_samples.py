@@ -141,3 +141,10 @@ def test_demo_head_samples_are_the_first_surface_on_their_rays():
     assert ((normals * (centres[samples.camera] - points)).sum(-1) > 0).float().mean() > 0.99
     corners, weights_k = position_jacobian(samples, faces)
     torch.testing.assert_close((weights_k[..., None] * verts[0][corners]).sum(1), points)
+    # The head is closed: drawing each view's front faces only changes no sample.
+    culled = rasterise_samples(make_context("torch"), verts, faces, skin, mouth, cams, scale=1.0, stride=2,
+                               one_sided=torch.ones(len(faces), dtype=torch.bool))
+    assert len(culled) == len(samples)
+    for a, b in ((culled.triangle, samples.triangle), (culled.pixel, samples.pixel), (culled.camera, samples.camera)):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(culled.barycentrics, samples.barycentrics)
