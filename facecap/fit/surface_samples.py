@@ -20,7 +20,7 @@ triangle's corners (:func:`at_samples`); so is the Jacobian of its position w.r.
 vertices depend on: d X / d V_k = b_k I for the triangle's corners k (:func:`position_jacobian`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -66,8 +66,7 @@ class SurfaceSamples:
 
     def subset(self, keep: torch.Tensor) -> "SurfaceSamples":
         """The samples ``keep`` selects (a mask or indices)."""
-        return SurfaceSamples(self.frame[keep], self.camera[keep], self.triangle[keep], self.barycentrics[keep],
-                              self.pixel[keep])
+        return SurfaceSamples(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
 def at_samples(values: torch.Tensor, samples: SurfaceSamples, faces: torch.Tensor, shared: bool = False

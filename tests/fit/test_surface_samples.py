@@ -141,6 +141,7 @@ def test_demo_head_samples_are_the_first_surface_on_their_rays():
     assert ((normals * (centres[samples.camera] - points)).sum(-1) > 0).float().mean() > 0.99
     corners, weights_k = position_jacobian(samples, faces)
     torch.testing.assert_close((weights_k[..., None] * verts[0][corners]).sum(1), points)
+    torch.testing.assert_close(at_samples(verts[0], samples, faces, shared=True), points)
     # The head is closed: drawing each view's front faces only changes no sample.
     culled = rasterise_samples(make_context("torch"), verts, faces, skin, mouth, cams, scale=1.0, stride=2,
                                one_sided=torch.ones(len(faces), dtype=torch.bool))
