@@ -136,3 +136,15 @@ def test_asking_too_many_or_too_few_vertices_fails(demo):
         decimate_rig(rig, rig.num_vertices)
     with pytest.raises(FacecapError, match="at least 3"):
         decimate_rig(rig, 2)
+
+
+def test_a_bare_rig_decimates(demo, rng):
+    """No materials, UVs, landmarks or texture: one piece, the same guarantees on the surface."""
+    rig = demo[0].replace(uv=None, uv_faces=None, face_material=None, material_names=(), material_opaque=None,
+                          landmark_scheme="", landmark_vertices=None, texture=None)
+    dec = decimate_rig(rig, 800)
+    assert 792 <= dec.rig.num_vertices <= 800 and dec.rig.uv is None and dec.rig.landmark_vertices is None
+    w, identity = _random_poses(rig, rng, 1)[0]
+    at_source = np.einsum("nk,nkd->nd", dec.source_barycentrics,
+                          evaluate_rig(rig, w[None], identity)[0][rig.faces[dec.source_triangle]])
+    np.testing.assert_allclose(evaluate_rig(dec.rig, w[None], identity)[0], at_source, atol=1e-9)
