@@ -65,7 +65,8 @@ class Decimation:
 
 @dataclass(frozen=True)
 class _Part:
-    """One material's triangles, decimated separately. ``vertices``: [Vp] sorted original vertex indices."""
+    """One connected piece of one material's triangles, decimated on its own. ``vertices``: [Vp] its sorted
+    original vertex indices; ``keep_border``: it meets another material, so its open borders stay whole."""
 
     material: int
     triangles: np.ndarray
@@ -128,7 +129,7 @@ def _collapse(rig: Rig, part: _Part, ratio: float) -> _Collapsed:
     return _Collapsed(part, part.vertices, rig.neutral[part.vertices], part.vertices[local], part.vertices)
 
 
-def _face_count(rig: Rig, collapsed: list[_Collapsed], face_materials: set[int]) -> int:
+def _face_count(collapsed: list[_Collapsed], face_materials: set[int]) -> int:
     faces = [c.faces for c in collapsed if c.part.material in face_materials]
     return len(np.unique(np.concatenate(faces))) if faces else 0
 
@@ -145,7 +146,7 @@ def _search_ratio(rig: Rig, parts: list[_Part], face_vertices: int) -> float:
     lo, hi, ratio = 0.0, 1.0, face_vertices / have
     best, best_count, fewest = None, -1, have
     for _ in range(SEARCH_STEPS):
-        count = _face_count(rig, [_collapse(rig, p, ratio) for p in face_parts], face_materials)
+        count = _face_count([_collapse(rig, p, ratio) for p in face_parts], face_materials)
         fewest = min(fewest, count)
         if count <= face_vertices:
             if count > best_count:
