@@ -57,9 +57,10 @@ def write_review(report: dict, anim: Animation, out_dir: Path, qa_video: Path | 
     return paths
 
 
-def write_fit_outputs(result: FitResult, rig: Rig, config: FitConfig, out_dir: Path) -> dict[str, Path]:
+def write_fit_outputs(result: FitResult, rig: Rig, config: FitConfig, out_dir: str | Path) -> dict[str, Path]:
     """Delivery files (``config.export``) against the animation ``rig``, with the fitted identity; report.json,
     losses.png, errors.png and report.html. Returns the paths."""
+    out_dir = Path(out_dir)
     anim = result.animation
     paths = export_animation(anim, out_dir, rig=performer_rig(rig, config, anim.units), config=config.export,
                              identity=result.identity)
