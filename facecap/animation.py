@@ -1,4 +1,4 @@
-"""The solved animation and its JSON file (FORMATS.md §4).
+"""The solved animation and its JSON file (docs/formats.md §4).
 
 An :class:`Animation` is what every exporter reads: per-frame shape weights and the head pose
 that maps head (rig) space to world space, ``X_world = R @ X_head + t``.
@@ -110,7 +110,7 @@ class Animation:
 
 
 def animation_to_dict(anim: Animation) -> dict[str, Any]:
-    """The JSON object of FORMATS.md §4 (plus ``start_timecode`` and the ``extra`` keys)."""
+    """The JSON object of docs/formats.md §4 (plus ``start_timecode`` and the ``extra`` keys)."""
     out: dict[str, Any] = {"format": ANIMATION_FORMAT, "version": ANIMATION_VERSION, "fps": anim.fps,
                            "units": anim.units, "start_timecode": anim.start_timecode,
                            "shape_names": list(anim.shape_names)}

@@ -9,6 +9,7 @@ unknown key or a value of the wrong type is a :class:`ConfigError` that names th
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -18,18 +19,22 @@ import yaml
 
 from facecap.errors import ConfigError
 
-__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "describe_config",
-           "parse_overrides"]
+__all__ = ["field", "require_non_negative", "load_config", "config_to_dict", "save_config", "ConfigKey",
+           "config_keys", "describe_config", "parse_overrides"]
 
 C = TypeVar("C")
 
 
-def field(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with help text; mutable defaults (lists, dataclasses) are copied."""
+def field(default: Any, help: str, expert: bool = False, **kwargs: Any) -> Any:
+    """A dataclass field with help text; mutable defaults (lists, dataclasses) are copied.
+
+    ``expert`` keys are listed after the common ones in ``--help``: tuning that most users never change.
+    A section (a dataclass-valued field) marked expert makes all its keys expert.
+    """
+    metadata = {"help": help, "expert": expert}
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata={"help": help},
-                                 **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def require_non_negative(config: Any, names: list[str]) -> None:
@@ -74,14 +79,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return _build(tp, value, prefix=f"{key}.")
     if tp is Any:
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        # YAML 1.1 (PyYAML) reads "1e-8" without a dot as a string; accept any float literal.
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    if tp is float:
+        return _finite_float(value, key)
     if tp is Path and isinstance(value, str):
         return Path(value)
     if tp in (int, float) and isinstance(value, bool):
@@ -89,6 +88,24 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if not isinstance(value, tp):
         raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _finite_float(value: Any, key: str) -> float:
+    """A float key's value: an int or float, or a string holding a float literal (YAML 1.1, which PyYAML reads,
+    takes "1e-8" without a dot for a string); NaN and infinity are errors, since no key means them."""
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if number is None:
+        raise ConfigError(f"config key '{key}': expected float, got {value!r}")
+    if not math.isfinite(number):
+        raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
+    return number
 
 
 def _build(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
@@ -167,12 +184,14 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+        loaded = yaml.safe_load(path.read_bytes().decode()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from err
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
     return loaded
@@ -183,20 +202,37 @@ def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def describe_config(cls: type, prefix: str = "", defaults: Any = None) -> list[str]:
-    """One line per key: ``name (type, default): help``, nested sections flattened with dots.
+@dataclasses.dataclass(frozen=True)
+class ConfigKey:
+    """One key of a config: its dotted name, type, default, help text and whether it is expert tuning."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    expert: bool
+
+
+def config_keys(cls: type, defaults: Any = None, expert: bool | None = None, prefix: str = "") -> list[ConfigKey]:
+    """Every key of the config ``cls``, nested sections flattened with dots, in declaration order.
 
     A section's defaults are the parent's (``defaults``), which may differ from its class's own.
+    ``expert``: only the expert keys (True), only the common ones (False), or all (None); a section
+    marked expert makes all its keys expert.
     """
-    lines = []
+    keys = []
     hints = typing.get_type_hints(cls)
     defaults = cls() if defaults is None else defaults
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        value = getattr(defaults, f.name)
+        tp, value, is_expert = hints[f.name], getattr(defaults, f.name), f.metadata.get("expert", False)
         if dataclasses.is_dataclass(tp):
-            lines.extend(describe_config(tp, prefix=f"{prefix}{f.name}.", defaults=value))
-            continue
-        help_text = f.metadata.get("help", "")
-        lines.append(f"{prefix}{f.name} ({_type_name(tp)}, default {value!r}): {help_text}")
-    return lines
+            if not (is_expert and expert is False):
+                keys += config_keys(tp, value, None if is_expert and expert else expert, f"{prefix}{f.name}.")
+        elif expert is None or is_expert == expert:
+            keys.append(ConfigKey(prefix + f.name, tp, value, f.metadata.get("help", ""), is_expert))
+    return keys
+
+
+def describe_config(cls: type, expert: bool | None = None) -> list[str]:
+    """One line per key of :func:`config_keys`: ``name (type, default): help``."""
+    return [f"{k.name} ({_type_name(k.type)}, default {k.default!r}): {k.help}" for k in config_keys(cls, expert=expert)]

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 def _demo_fit() -> FitConfig:
     """The fit defaults, set for the demo's small images (320x240): no eighth-scale stage (a head
     60 px in radius would be 8 px there), and a shorter schedule of one pass, so that it runs in under
-    a minute. (More passes drift here: 0.27, 0.32, 0.35 mm mean vertex error with one, two, three;
-    on the ICT dev takes two passes are better than one and three no better than two.)"""
+    a minute. More passes let the weights and pose absorb the keyframes' identity error on views this
+    small, where on larger views a second pass helps (docs/decisions.md, "Two sweeps")."""
     return FitConfig(schedule=ScheduleConfig(keyframe_scales=[0.25, 0.5, 1.0], keyframe_iterations=[8, 6, 4],
                                              scales=[0.5, 1.0], iterations=[4, 3], passes=1))
 
@@ -48,9 +48,14 @@ class DemoConfig:
     fit: FitConfig = field(_demo_fit(), "the fit")
 
 
-def run_demo(config: DemoConfig, out_dir: str | Path) -> AccuracyReport:
-    """Synthesise, fit and export into ``out_dir``; returns (and writes) the accuracy against the truth."""
+def run_demo(config: DemoConfig, out_dir: str | Path, published_as: str | Path | None = None) -> AccuracyReport:
+    """Synthesise, fit and export into ``out_dir``; returns (and writes) the accuracy against the truth.
+
+    ``published_as``: the folder ``out_dir`` becomes once published (:mod:`facecap.publish`), so that the
+    paths the fit's report records name it rather than the staging folder.
+    """
     out_dir = Path(out_dir)
+    published_as = out_dir if published_as is None else Path(published_as)
     rig = build_demo_head()
     calibration, truth = default_scene(rig, config.synth)
     take = synthesize_take(rig, calibration, truth, out_dir / "take", config.synth)
@@ -65,6 +70,9 @@ def run_demo(config: DemoConfig, out_dir: str | Path) -> AccuracyReport:
         fit_config = dataclasses.replace(fit_config, landmarks=dataclasses.replace(
             fit_config.landmarks, landmarks_file=str(take / "landmarks.json")))
     result = fit_take(take, take / "calibration.json", rig, fit_config, out_dir / "fit")
+    if fit_config.landmarks.landmarks_file:
+        fit_config = dataclasses.replace(fit_config, landmarks=dataclasses.replace(
+            fit_config.landmarks, landmarks_file=str(published_as / "take" / "landmarks.json")))
     write_fit_outputs(result, rig, fit_config, out_dir / "fit")
     accuracy = animation_accuracy(rig, result.animation, truth)
     (out_dir / "accuracy.json").write_text(json.dumps(accuracy.as_dict(), indent=1))

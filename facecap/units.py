@@ -1,4 +1,4 @@
-"""Length units of rigs, calibrations and animations (FORMATS.md: "mm", "cm" or "m")."""
+"""Length units of rigs, calibrations and animations (docs/formats.md: "mm", "cm" or "m")."""
 
 from facecap.errors import FormatError
 

@@ -66,6 +66,11 @@ def test_nested_section_defaults_stay_dataclasses():
     (["inner.lam=true"], r"'inner\.lam': expected float"),
     (["inner=3"], r"'inner': expected a section"),
     (["novalue"], r"must look like key=value"),
+    (["inner.lam=.nan"], r"'inner\.lam': expected a finite number, got nan"),
+    (["inner.lam=nan"], r"'inner\.lam': expected a finite number, got 'nan'"),
+    (["inner.lam=.inf"], r"'inner\.lam': expected a finite number, got inf"),
+    (["inner.lam=-.inf"], r"'inner\.lam': expected a finite number, got -inf"),
+    (["inner.lam=1e999"], r"'inner\.lam': expected a finite number, got '1e999'"),
 ])
 def test_bad_overrides_name_the_key(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -78,6 +83,14 @@ def test_bad_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(Outer, tmp_path / "list.yaml")
+    (tmp_path / "nan.yaml").write_text("inner:\n  lam: .nan\n")
+    with pytest.raises(ConfigError, match=r"nan\.yaml: config key 'inner\.lam': expected a finite number"):
+        load_config(Outer, tmp_path / "nan.yaml")
+    (tmp_path / "bytes.yaml").write_bytes(b"\xff\xfe: 1\n")
+    with pytest.raises(ConfigError, match=r"bytes\.yaml is not valid YAML"):
+        load_config(Outer, tmp_path / "bytes.yaml")
+    with pytest.raises(ConfigError, match="config file .* cannot be read"):
+        load_config(Outer, tmp_path)
     (tmp_path / "typo.yaml").write_text("inner:\n  lamb: 1\n")
     with pytest.raises(ConfigError, match=r"typo\.yaml: unknown config key 'inner\.lamb'"):
         load_config(Outer, tmp_path / "typo.yaml")
@@ -101,3 +114,25 @@ def test_describe_shows_the_commands_own_section_defaults():
 def test_parse_overrides_nests_and_parses_yaml_values():
     assert parse_overrides(["a.b=1", "a.c=x", "d=[1, 2]"]) == {"a": {"b": 1, "c": "x"}, "d": [1, 2]}
     assert config_to_dict(Outer())["out"] == "out"
+
+
+def test_describe_puts_expert_keys_apart():
+    """Expert keys and every key of an expert section are listed apart from the common ones, none twice."""
+    @dataclass
+    class Tuning:
+        a: float = field(1.0, "a")
+        b: float = field(2.0, "b", expert=True)
+
+    @dataclass
+    class Command:
+        out: str = field("x", "where")
+        depth: int = field(3, "how deep", expert=True)
+        tuning: Tuning = field(Tuning(), "common section")
+        solver: Tuning = field(Tuning(), "expert section", expert=True)
+
+    def names(lines):
+        return [line.split(" ")[0] for line in lines]
+    assert names(describe_config(Command, expert=False)) == ["out", "tuning.a"]
+    assert names(describe_config(Command, expert=True)) == ["depth", "tuning.b", "solver.a", "solver.b"]
+    assert sorted(names(describe_config(Command))) == sorted(names(describe_config(Command, expert=False))
+                                                            + names(describe_config(Command, expert=True)))

@@ -5,7 +5,7 @@ Usage:  python tools/bench_feed.py [--frames 16] [--views 9] [--size 1600x1200] 
 The take is built from dev_ict_4cam's frames (../shared, or $FACECAP_SHARED), upscaled and written as
 JPEG, the views cycling over its four cameras. Each batch of 8 frames needs its frames decoded and the
 head's outline found in every view (facecap.take.silhouette). Measured in the same run:
-  - serial: each batch read in the caller's thread, then "fitted" (the fit as it was before the feed);
+  - serial: each batch read in the caller's thread, then "fitted" (reading without the feed);
   - feed:   facecap.fit.feed.feed_batches with 1, 2, 4, ... threads up to one a view, reading
             the next batch while the caller fits the current one.
 The fit itself is stood in for by a wait of batch / --gpu-fps seconds (a GPU fit waits on the device,

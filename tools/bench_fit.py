@@ -1,4 +1,4 @@
-"""Benchmark `facecap fit` on the ground-truth takes: accuracy against issue 5's targets, and frames/s.
+"""Benchmark `facecap fit` on the ground-truth takes: accuracy against the project's targets, and frames/s.
 
 Usage:  python tools/bench_fit.py [--takes dev_ict_4cam dev_ict_3cam_identity] [--landmarks mediapipe|truth]
                                   [--brightness 1.0] [--threads 2] [--out bench_fit] [--set key=value ...]

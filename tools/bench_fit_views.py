@@ -3,7 +3,7 @@
 Usage:  python tools/bench_fit_views.py [--views 9] [--size 1600x1200] [--frames 16] [--device cuda]
                                         [--compare-cpu N] [--out bench_fit_views] [--set key=value ...]
 
-Issue 5's GPU target is 9 views at 1600x1200 at 5 frames/s or more with nvdiffrast, at full quality (the
+The GPU target is 9 views at 1600x1200 at 5 frames/s or more with nvdiffrast, at full quality (the
 default schedule). The take is rendered from the ICT rig (flat albedo: the rig has no texture) by
 `facecap synth`'s renderer, as JPEG frames; its landmarks are the true projections plus 1 px of noise
 (the demo's stand-in detector), so the benchmark needs no detector model, which a GPU machine may lack.
@@ -96,8 +96,9 @@ def main() -> int:
            "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
            "frames_per_second": fps, "seconds": result.seconds,
            **animation_accuracy(rig, result.animation, truth).as_dict()}
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("_mm", "_deg", "mae_all")))
     print(f"fit on {row['device_name']}: {args.frames} frames x {args.views} views {width}x{height}: "
-          f"{fps:.3f} frames/s; " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("_mm", "_deg", "mae_all"))))
+          f"{fps:.3f} frames/s; {scores}")
     if args.compare_cpu:
         short = first_frames(take, args.compare_cpu, args.out / "take_first_frames")
         on_device, _ = fit(rig, short, args.device, args.overrides, args.out / f"fit_first_{args.device}")

@@ -45,7 +45,7 @@ def time_steps(ctx, scene: dict, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rig", default=str(ICT_FULL), help="rig npz (FORMATS §3)")
+    parser.add_argument("--rig", default=str(ICT_FULL), help="rig npz (docs/formats.md §3)")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     args = parser.parse_args()
@@ -73,7 +73,8 @@ def main() -> None:
         print(f"nvdiffrast unavailable: {err}")
         return
     nv_s = time_steps(nv_ctx, scene, max(args.repeats, 20))
-    print(f"nvdiffrast, same GPU and scene: {1e3 * nv_s:.2f} ms/batch (target < 10), {1e3 * nv_s / gpu_views:.2f} ms/view; "
+    print(f"nvdiffrast, same GPU and scene: {1e3 * nv_s:.2f} ms/batch (target < 10), "
+          f"{1e3 * nv_s / gpu_views:.2f} ms/view; "
           f"{torch_gpu_s / nv_s:.1f}x faster than the torch backend on GPU, "
           f"{(cpu_s / cpu_views) / (nv_s / gpu_views) * (gpu_res[0] * gpu_res[1]) / (cpu_res[0] * cpu_res[1]):.0f}x "
           f"faster per pixel than the torch backend on CPU")

@@ -31,8 +31,7 @@ from facecap.config import load_config
 from facecap.fit import FitConfig
 from facecap.fit.accuracy import true_identity, weights_in_rig_order
 from facecap.fit.feed import read_batch
-from facecap.fit.optimize import face_brightness
-from facecap.fit.pipeline import brightness_scaled, resolution_scaled, tracked_rig
+from facecap.fit.pipeline import take_loss, tracked_rig
 from facecap.fit.problem import FitModel, SequenceState
 from facecap.rig import load_rig
 from facecap.take import open_take
@@ -59,8 +58,8 @@ def main() -> int:
     device = torch.device("cpu")
 
     config = load_config(FitConfig, None, args.overrides)
-    landmark_weight = config.loss.landmark if args.landmarks == "truth" else config.loss.landmark_detected
-    config = replace(config, loss=replace(config.loss, landmark=landmark_weight))
+    if args.landmarks == "truth":
+        config = replace(config, landmarks=replace(config.landmarks, landmarks_file=str(take_dir / "landmarks_gt.json")))
     rig = load_rig(ICT_FULL)
     truth = load_animation_json(take_dir / "ground_truth.json")
     calibration = load_calibration(take_dir / "calibration.json")
@@ -72,14 +71,12 @@ def main() -> int:
     true_weights = weights_in_rig_order(truth, rig, truth.num_frames)
     state = SequenceState(weights=tensor(true_weights), R=tensor(truth.R), t=tensor(truth.t),
                           identity=tensor(true_identity(truth, rig)))
-    config = resolution_scaled(config, model, state, calibration.units)
     frames = np.unique(np.linspace(0, truth.num_frames - 1, args.frames).round().astype(int))
     with open_take(take_dir, calibration) as take:
         batch = read_batch(take, frames, device, silhouettes=config.loss.silhouette > 0)
-    config = brightness_scaled(config, face_brightness(model, state.frame_params(torch.as_tensor(frames)),
-                                                       batch.images))
+    loss = take_loss(config, model, state, batch, calibration.units).weights
     evidence = evidence_at(model, state, frames, batch.observations(load_landmarks(take_dir / "landmarks_gt.json"),
-                                                                     1.0), config)
+                                                                     1.0), loss)
 
     error = None
     if args.fit is not None:

@@ -3,9 +3,9 @@
 Usage:  python tools/probe_eye_pixels.py [--take dev_ict_4cam] [--shape eyeSquint_L] [--no-eyeballs] [--lashes]
                                          [--steps -0.1 -0.05 0 0.05 0.1] [--fit animation.json]
 
-The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.fit.appearance);
-on dev_ict_4cam that fits eyeSquint at about half its weight, and at the truth the sampled energy is
-least with eyeSquint_L 0.05 low (docs/fit_accuracy.md). This probe asks what a rendered term would see.
+The fit reads colours at the face's vertices and leaves the eyeballs out (facecap.fit.appearance),
+which leaves the lower lid's shapes weakly determined (docs/decisions.md, "eyeSquint's bias"). This probe
+asks what a rendered term would see.
 On frames of the take posed at their true weights, pose and identity, with ``--shape`` moved by each
 step (on the frames where it is on; on all when it is off throughout), it rasterises the face around
 that shape's eye, with the eyeball unless ``--no-eyeballs`` (and the lash cards, opaque, with
@@ -56,7 +56,8 @@ def eye_triangles(rig: Rig, side: str, eyeballs: bool, lashes: bool) -> tuple[np
     names = list(rig.material_names)
     word = {"L": "Left", "R": "Right"}[side]
     sclera = np.unique(rig.faces[rig.face_material == names.index(f"M_Sclera{word}")])
-    drawn = ["M_Face"] + ([f"M_Sclera{word}", f"M_Iris{word}"] if eyeballs else []) + (["M_EyeLashes"] if lashes else [])
+    drawn = (["M_Face"] + ([f"M_Sclera{word}", f"M_Iris{word}"] if eyeballs else [])
+             + (["M_EyeLashes"] if lashes else []))
     centre = rig.neutral[sclera].mean(0)
     near = np.linalg.norm(rig.neutral - centre, axis=1) < REGION_RADIUS / unit_scale(rig.units, "mm")
     keep = np.isin(rig.face_material, [names.index(m) for m in drawn]) & near[rig.faces].all(1)
@@ -140,8 +141,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--take", default="dev_ict_4cam", help="a take of ../shared/data/takes")
     parser.add_argument("--shape", default="eyeSquint_L", help="an eye shape of the ICT rig (its side: _L or _R)")
-    parser.add_argument("--steps", type=float, nargs="+", help="offsets of the shape's weight (default: -0.1 to 0.1 by 0.05, "
-                        "or 0 to 0.15 for a shape that is off)")
+    parser.add_argument("--steps", type=float, nargs="+", help="offsets of the shape's weight (default: -0.1 to 0.1 "
+                        "by 0.05, or 0 to 0.15 for a shape that is off)")
     parser.add_argument("--no-eyeballs", action="store_true", help="draw the face alone, as the fit samples it")
     parser.add_argument("--lashes", action="store_true", help="draw the lash cards, opaque")
     parser.add_argument("--fit", type=Path, help="a fitted animation.json of the take: pose the frames as it does")
@@ -187,7 +188,8 @@ def main() -> int:
     rasters = [crops.coverage(ctx, pose(step), tri) for step in steps]
     covered = torch.stack([r[2] for r in rasters]).all(0)
     energy = np.array([colour_energy(bary, vertex, covered, observed) for bary, vertex, _ in rasters])
-    offset = "" if args.fit is None else f" (the fit is {np.mean(weights[moved, k] - true_weight[moved]):+.3f} off there)"
+    off = np.mean(weights[moved, k] - true_weight[moved])
+    offset = "" if args.fit is None else f" (the fit is {off:+.3f} off there)"
     print(f"{args.take}, {args.shape} moved on frames {frames[moved].tolist()}{offset}, "
           f"{'face and eyeball' if not args.no_eyeballs else 'face alone'}{' and lashes' if args.lashes else ''}, "
           f"{int(covered.sum())} pixels of {len(cams)} cameras; energy above its least at each step:")

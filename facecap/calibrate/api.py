@@ -1,14 +1,12 @@
 """``calibrate``: board images of several cameras in, calibration.json and a report out.
 
 Stages: detect (streamed) -> per-camera intrinsics (OpenCV) -> spanning-tree initial poses ->
-bundle adjustment with view rejection -> world frame -> outputs. Every output is first written to a
-staging folder beside ``out_dir`` and moved in only when all of it exists, so a failure leaves no
-half-written calibration.
+bundle adjustment with view rejection -> world frame -> outputs. The outputs are published all or nothing
+(:mod:`facecap.publish`): a failed or interrupted run leaves no half-written calibration and the folder's
+previous one as it was.
 """
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from facecap.calibrate.sources import CameraSource, natural_key, open_sources
 from facecap.camera.model import Calibration, Camera, save_calibration
 from facecap.config import config_to_dict
 from facecap.errors import ConfigError, FacecapError
+from facecap.publish import publishing
 
 __all__ = ["CalibrationResult", "calibrate", "solve_detections", "OUTPUT_FILES"]
 
@@ -145,21 +144,13 @@ def _write_outputs(result: CalibrationResult, staging: Path) -> None:
     plot_rig(result.calibration, result.detections.board, result.bundle.frame_poses, staging / "rig.png")
 
 
-def _move_into(staging: Path, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for item in staging.iterdir():
-        target = out_dir / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        item.replace(target)
-
-
 def calibrate(sources: list[str] | list[CameraSource], board: Board | str, config: CalibrateConfig | None = None,
               out_dir: str | Path | None = None, names: list[str] | None = None) -> CalibrationResult:
     """Calibrate a rig from board images: ``sources`` are folders, glob patterns or videos (one a camera).
 
     ``board`` is a Board, a preset name or a board YAML. With ``out_dir``, writes calibration.json
-    (FORMATS §1), report.json, residuals.png, rig.png and overlays/ there, all or nothing.
+    (docs/formats.md §1), report.json, residuals.png, rig.png, overlays/, config.yaml and run.json there, all
+    or nothing.
     """
     config = config or CalibrateConfig()
     board = board if isinstance(board, Board) else load_board(board)
@@ -168,21 +159,15 @@ def calibrate(sources: list[str] | list[CameraSource], board: Board | str, confi
     else:
         cams = open_sources([str(s) for s in sources], names, config.sources.pairing, config.sources.video_step,
                             config.sources.max_video_frames)
-    staging = None
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        detections = detect_sources(cams, board, config.detect.subpix_window,
-                                    staging / "overlays" if staging else None, config.detect.overlays)
-        result = solve_detections(detections, config)
-        if staging is not None:
-            _write_outputs(result, staging)
-            _move_into(staging, out_dir)
-            result.out_dir = out_dir
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+    if out_dir is None:
+        result = solve_detections(detect_sources(cams, board, config.detect.subpix_window, None,
+                                                 config.detect.overlays), config)
+    else:
+        with publishing(out_dir, "calibrate", config) as run:
+            detections = detect_sources(cams, board, config.detect.subpix_window, run.staging / "overlays",
+                                        config.detect.overlays)
+            result = solve_detections(detections, config)
+            _write_outputs(result, run.staging)
+        result.out_dir = Path(out_dir)
     log.info("calibration done: joint RMS %.3f px\n%s", result.bundle.rms_px, format_table(result.report))
     return result

@@ -1,4 +1,4 @@
-"""Import calibrations written by other tools into facecap's Calibration (FORMATS §1).
+"""Import calibrations written by other tools into facecap's Calibration (docs/formats.md §1).
 
 Formats and the assumptions made about them:
 

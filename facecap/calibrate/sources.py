@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from facecap.errors import FacecapError, FormatError
+from facecap.take.sources import read_image
 
 __all__ = ["CameraSource", "open_source", "open_sources", "natural_key", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
 
@@ -61,13 +62,15 @@ class CameraSource:
     video: str = ""
 
     def frames(self) -> Iterator[tuple[str, str, np.ndarray]]:
-        """Yield ``(key, label, gray [H, W] uint8)`` one frame at a time; unreadable files raise FormatError."""
+        """Yield ``(key, label, gray [H, W] uint8)`` one frame at a time; a file that does not decode (a
+        truncated or corrupt one too) raises FormatError naming it."""
         if self.kind != "video":
             for key, label in zip(self.keys, self.labels):
-                image = cv2.imread(label, cv2.IMREAD_UNCHANGED)
-                if image is None:
-                    raise FormatError(f"camera '{self.name}': cannot read image {label}")
-                yield key, label, _to_gray8(image)
+                try:
+                    image = read_image(Path(label))
+                except FormatError as err:
+                    raise FormatError(f"camera '{self.name}': {err}") from err
+                yield key, label, _to_gray8(image[:, :, ::-1])
             return
         capture = cv2.VideoCapture(self.video)
         try:

@@ -1,4 +1,4 @@
-"""Pinhole cameras with OpenCV distortion, and the calibration.json format (FORMATS.md §1)."""
+"""Pinhole cameras with OpenCV distortion, and the calibration.json format (docs/formats.md §1)."""
 
 import json
 import logging
@@ -127,8 +127,20 @@ def _array(value: Any, where: str, key: str) -> np.ndarray:
         raise FormatError(f"{where}: '{key}' is not numeric ({err})") from err
 
 
+def _image_size(value: Any, where: str) -> tuple[int, int]:
+    """[width, height] in whole pixels (integral floats accepted)."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() for v in value)
+    if not ok:
+        raise FormatError(f"{where}: 'image_size' must be [width, height] in whole pixels, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
 def calibration_from_dict(data: dict[str, Any], source: str = "calibration") -> Calibration:
     """Parse the calibration.json structure; errors name ``source``, the camera and the key."""
+    if not isinstance(data, dict):
+        raise FormatError(f"{source}: must hold a JSON object with keys 'format', 'version', 'units' and "
+                          f"'cameras', got a {type(data).__name__}")
     if data.get("format") != CALIBRATION_FORMAT:
         raise FormatError(f"{source}: 'format' must be {CALIBRATION_FORMAT!r}, got {data.get('format')!r}")
     if data.get("version") != CALIBRATION_VERSION:
@@ -139,17 +151,22 @@ def calibration_from_dict(data: dict[str, Any], source: str = "calibration") -> 
     cameras = []
     for name, cam in cams_in.items():
         where = f"{source}: camera '{name}'"
+        if not isinstance(cam, dict):
+            raise FormatError(f"{where}: must be an object with keys image_size, K, dist, R, t; got {cam!r}")
         missing = [k for k in ("image_size", "K", "dist", "R", "t") if k not in cam]
         if missing:
             raise FormatError(f"{where}: key '{missing[0]}' is missing")
         try:
-            cameras.append(Camera(name=str(name), image_size=tuple(int(v) for v in cam["image_size"]),
-                                  K=_array(cam["K"], where, "K"), dist=_array(cam["dist"], where, "dist").ravel(),
-                                  R=_array(cam["R"], where, "R"), t=_array(cam["t"], where, "t").ravel()))
+            inside = f"camera '{name}'"                   # the handler below puts ``source`` in front
+            cameras.append(Camera(name=str(name), image_size=_image_size(cam["image_size"], inside),
+                                  K=_array(cam["K"], inside, "K"), dist=_array(cam["dist"], inside, "dist").ravel(),
+                                  R=_array(cam["R"], inside, "R"), t=_array(cam["t"], inside, "t").ravel()))
         except FormatError as err:
             raise FormatError(f"{source}: {err}") from err
     extra = {k: v for k, v in data.items() if k not in ("format", "version", "units", "cameras", "rms_px")}
     rms = data.get("rms_px")
+    if rms is not None and (not isinstance(rms, (int, float)) or isinstance(rms, bool)):
+        raise FormatError(f"{source}: 'rms_px' must be a number, got {rms!r}")
     return Calibration(units=data.get("units", "mm"), cameras=tuple(cameras),
                        rms_px=None if rms is None else float(rms), extra=extra)
 
@@ -160,9 +177,11 @@ def load_calibration(path: str | Path) -> Calibration:
     if not path.is_file():
         raise FormatError(f"calibration file not found: {path}")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise FormatError(f"{path}: not valid JSON ({err})") from err
+    except OSError as err:
+        raise FormatError(f"{path}: cannot be read ({err.strerror})") from err
     return calibration_from_dict(data, str(path))
 
 

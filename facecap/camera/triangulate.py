@@ -115,7 +115,7 @@ def triangulate_points(points: np.ndarray, confidence: np.ndarray, calibration: 
     """Triangulate points seen by several calibrated cameras, robust to a missing or a wrong view.
 
     Args:
-        points: [T, C, L, 2] px, distorted image coordinates (FORMATS.md pixel centres), cameras in
+        points: [T, C, L, 2] px, distorted image coordinates (docs/formats.md pixel centres), cameras in
             ``calibration.cameras`` order (e.g. ``landmarks.cameras(calibration.names)``).
         confidence: [T, C, L] in [0, 1], weights of the views; 0 = not seen.
         calibration: the C cameras.

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "calibrate cameras from board images (or import a calibration)"),
     "synth": ("synth", "render a synthetic take with ground truth (for testing and tuning)"),
     "fit": ("fit", "fit a multi-view take: weights and head pose per frame"),
+    "export": ("export", "write a fit's delivery files again: CSV, Live Link, glTF, FBX (no refit)"),
     "train-init": ("train_init", "train a network that starts the fit (and previews takes) from the frames"),
     "preview": ("preview", "a fast preview of a take: the trained network's weights and head pose per frame"),
     "solve": ("solve", "solve blendshape weights for a mesh sequence (inverse rigging)"),
@@ -79,18 +80,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from facecap.errors import FacecapError
+    from facecap.publish import command_line
+    from facecap.shutdown import SIGTERM_EXIT_CODE, Terminated, sigterm_raises
     if not args.quiet:
         _show_progress_bars()
-    try:
-        from tqdm.contrib.logging import logging_redirect_tqdm
-        with logging_redirect_tqdm():
-            return int(args.func(args) or 0)
-    except FacecapError as err:
-        print(f"facecap {args.command_name}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"facecap {args.command_name}: interrupted", file=sys.stderr)
-        return 130
+    with command_line(argv), sigterm_raises():
+        try:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+            with logging_redirect_tqdm():
+                return int(args.func(args) or 0)
+        except FacecapError as err:
+            print(f"facecap {args.command_name}: error: {err}", file=sys.stderr)
+            return 2
+        except OSError as err:  # a file that cannot be read or written: say which, without a traceback
+            log.debug("facecap %s failed", args.command_name, exc_info=True)
+            print(f"facecap {args.command_name}: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"facecap {args.command_name}: interrupted", file=sys.stderr)
+            return 130
+        except Terminated:
+            print(f"facecap {args.command_name}: terminated (SIGTERM)", file=sys.stderr)
+            return SIGTERM_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from facecap.calibrate.config import CalibrateConfig
 from facecap.calibrate.convert import convert_calibration
 from facecap.calibrate.report import format_table
 from facecap.camera.model import save_calibration
-from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args
 from facecap.errors import ConfigError
+from facecap.publish import publishing_files
 
 __all__ = ["register", "run", "run_convert"]
 
@@ -44,7 +45,7 @@ def register(subparsers) -> None:
         "Detect a calibration board in each camera's images, calibrate each camera's lens, then solve all\n"
         "cameras' poses together (bundle adjustment with a robust loss), rejecting views that do not fit.\n"
         "Writes calibration.json, report.json (per-camera and per-image RMS, rejected images), residuals.png,\n"
-        "rig.png and overlays/ into --out, all or nothing.\n\n"
+        "rig.png, overlays/, config.yaml and run.json into --out, all or nothing.\n\n"
         "A camera source is a folder of images (paired across cameras by file name, or by order), a glob\n"
         "pattern in quotes (paired by the number in the file name: left07.jpg with right07.jpg), or a video\n"
         f"(sampled every sources.video_step frames). Board presets: {', '.join(board_presets())};\n"
@@ -103,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
         specs.append(spec if named else item)
     result = calibrate(specs, config.board, config, args.out,
                        names=[n or "" for n in names] if any(names) else None)
-    prepare_output_dir(args.out, config)
     print(format_table(result.report))
     print(f"wrote {args.out / 'calibration.json'} (joint RMS {result.bundle.rms_px:.3f} px, "
           f"{len(result.report['rejected'])} views rejected)")
@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     calib = convert_calibration(args.inputs, args.fmt, args.units, args.image_size, names, args.scale)
-    save_calibration(calib, args.out)
+    with publishing_files(args.out) as (tmp,):
+        save_calibration(calib, tmp)
     print(f"wrote {args.out}: {len(calib.cameras)} cameras ({', '.join(calib.names)}), units {calib.units}")
     return 0

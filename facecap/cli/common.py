@@ -1,13 +1,13 @@
-"""Helpers every subcommand shares: config options, help text, output folders."""
+"""Helpers every subcommand shares: config options, help text, the output argument."""
 
 import argparse
 import textwrap
 from pathlib import Path
 from typing import Any, TypeVar
 
-from facecap.config import config_to_dict, describe_config, load_config, save_config
+from facecap.config import config_keys, describe_config, load_config
 
-__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "prepare_output_dir"]
+__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "npz_path"]
 
 C = TypeVar("C")
 
@@ -20,10 +20,14 @@ def add_command(subparsers: Any, name: str, description: str, examples: list[str
     summary = COMMANDS[name][1]
     epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
     if config_cls is not None:
-        keys = "\n".join(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="      ")
-                         for line in describe_config(config_cls))
+        def listing(expert: bool) -> str:
+            return "\n".join(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="      ")
+                             for line in describe_config(config_cls, expert=expert))
         epilog += ("\n\nconfig keys (set in a YAML file given to --config, or one at a time with "
-                   f"--set key=value):\n{keys}")
+                   f"--set key=value):\n{listing(False)}")
+        expert = listing(True)
+        if expert:
+            epilog += f"\n\nexpert keys (tuning: change them when a measurement on your takes says so):\n{expert}"
     parser = subparsers.add_parser(name, help=summary, description=description, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(command_name=name)
@@ -46,18 +50,12 @@ def add_config_options(parser: argparse.ArgumentParser, config_cls: type) -> Non
 
 
 def _example_override(config_cls: type) -> str:
-    """``key=default`` of one of the command's own numeric keys, a dotted one where there is one."""
-    def leaves(section: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-        found = []
-        for key, value in section.items():
-            if isinstance(value, dict):
-                found += leaves(value, f"{prefix}{key}.")
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                found.append((f"{prefix}{key}", value))
-        return found
-    numeric = leaves(config_to_dict(config_cls()))
-    key, value = next((kv for kv in numeric if "." in kv[0]), numeric[0] if numeric else ("KEY", "VALUE"))
-    return f"{key}={value}"
+    """``key=default`` of one of the command's own numeric keys, common before expert, a dotted one where
+    there is one."""
+    numeric = [k for k in config_keys(config_cls, expert=False) + config_keys(config_cls, expert=True)
+               if isinstance(k.default, (int, float)) and not isinstance(k.default, bool)]
+    example = next((k for k in numeric if "." in k.name), numeric[0] if numeric else None)
+    return "KEY=VALUE" if example is None else f"{example.name}={example.default}"
 
 
 def config_from_args(config_cls: type[C], args: argparse.Namespace) -> C:
@@ -65,9 +63,6 @@ def config_from_args(config_cls: type[C], args: argparse.Namespace) -> C:
     return load_config(config_cls, args.config, args.overrides)
 
 
-def prepare_output_dir(path: Path, config: Any | None = None) -> Path:
-    """Create the output folder and record the resolved config in it as ``config.yaml``."""
-    path.mkdir(parents=True, exist_ok=True)
-    if config is not None:
-        save_config(config, path / "config.yaml")
-    return path
+def npz_path(path: Path) -> Path:
+    """``path`` with the .npz suffix numpy's savez would give it."""
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")

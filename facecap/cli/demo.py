@@ -4,8 +4,9 @@ import argparse
 import time
 from pathlib import Path
 
-from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args
 from facecap.demo import DemoConfig, run_demo
+from facecap.publish import publishing
 
 
 def register(subparsers) -> None:
@@ -23,9 +24,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(DemoConfig, args)
-    out = prepare_output_dir(args.out, config)
     start = time.perf_counter()
-    accuracy = run_demo(config, out)
-    print(f"demo: {accuracy.frames} frames in {time.perf_counter() - start:.0f} s, outputs in {out}")
+    with publishing(args.out, "demo", config) as run:
+        accuracy = run_demo(config, run.staging, published_as=args.out)
+    print(f"demo: {accuracy.frames} frames in {time.perf_counter() - start:.0f} s, outputs in {args.out}")
     print(f"accuracy vs ground truth: {accuracy.summary()}")
     return 0

@@ -4,13 +4,24 @@ import argparse
 import logging
 from pathlib import Path
 
-from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args
 from facecap.fit.config import FitConfig
 from facecap.fit.outputs import write_fit_outputs
 from facecap.fit.pipeline import fit_take
+from facecap.publish import publishing
 from facecap.rig.io import load_rig
 
 log = logging.getLogger(__name__)
+
+
+def _frame_span(text: str) -> tuple[int, int | None]:
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B (e.g. 100:400, 100: or :400), got {text!r}") from None
 
 
 def register(subparsers) -> None:
@@ -18,11 +29,17 @@ def register(subparsers) -> None:
         subparsers, "fit",
         "Fit blendshape weights and head pose to every frame of a take by analysis by synthesis: landmarks are "
         "triangulated for the head pose and a coordinate-descent warm start, then a photometric fit refines "
-        "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, animation.csv, "
-        "livelink.csv, stabilised meshes, weights.png, losses.png and report.json.",
+        "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, the delivery files of "
+        "the export section (animation.csv, livelink.csv, animation.glb; the head in the performer frame), "
+        "stabilised meshes, weights.png, losses.png, report.json, and for review qa.mp4, errors.png and "
+        "report.html, with config.yaml and run.json, into --out, all or nothing (a failed or interrupted run leaves "
+        "the folder's previous results as they were). Landmark detections and checkpoints are kept in --out's "
+        ".facecap/cache, across runs.",
         ["facecap fit take/ --calibration take/calibration.json --rig rig.npz --out out/fit "
          "--set landmarks.model_path=face_landmarker.task",
          "facecap fit take/ --rig rig.npz --out out/fit --set landmarks.landmarks_file=take/landmarks.json",
+         "facecap fit take/ --rig rig.npz --out out/fit --frames 1200:1500   # a part of the take",
+         "facecap fit take/ --rig rig.npz --out out/fit --resume             # after a kill: on from the checkpoint",
          "facecap fit take/ --rig rig.npz --tracking-rig tuned_rig.npz --out out/fit --config configs/fit.yaml"],
         config_cls=FitConfig)
     parser.add_argument("take", type=Path, help="take folder (frame folders and/or videos per camera)")
@@ -30,6 +47,12 @@ def register(subparsers) -> None:
     parser.add_argument("--rig", type=Path, required=True, help="animation rig npz: its shape names are exported")
     parser.add_argument("--tracking-rig", type=Path, help="rig to track with (from facecap tune-rig); default --rig")
     add_out_argument(parser, "output folder")
+    parser.add_argument("--frames", type=_frame_span, metavar="A:B",
+                        help="fit frames A to B-1 of the take only (counted from its frame range's start; A: or :B "
+                             "leave an end open); the exports number the frames as the take does")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a fit that was stopped (killed, interrupted) from its last checkpoint in "
+                             "OUT/.facecap/cache; refused when the take, rig, landmarks or config differ")
     parser.set_defaults(func=run)
 
 
@@ -38,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     rig = load_rig(args.rig)
     tracking = load_rig(args.tracking_rig) if args.tracking_rig else None
     calibration = args.calibration or args.take / "calibration.json"
-    out = prepare_output_dir(args.out, config)
-    result = fit_take(args.take, calibration, rig, config, out, tracking_rig=tracking)
-    paths = write_fit_outputs(result, rig, config, out)
+    with publishing(args.out, "fit", config) as run:
+        result = fit_take(args.take, calibration, rig, config, run.staging, tracking_rig=tracking,
+                          work_dir=run.cache, resume=args.resume, frames=args.frames)
+        paths = write_fit_outputs(result, rig, config, run.staging)
     print(f"fitted {result.animation.num_frames} frames in {result.seconds['total']:.1f} s; wrote "
-          + ", ".join(p.name for p in paths.values()) + f" to {out}")
+          + ", ".join(p.name for p in paths.values()) + f" to {args.out}")
     return 0

@@ -5,8 +5,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args
 from facecap.export import export_animation
+from facecap.publish import publishing
 from facecap.rig.io import load_rig
 from facecap.solve.sequence import SolveConfig, load_target_meshes, solve_mesh_sequence
 
@@ -25,7 +26,8 @@ def register(subparsers: Any) -> None:
         "of OBJs (read in name order), with the rig's vertex order and in the rig's units. The meshes are "
         "taken to be in head space; --align first removes a rigid head motion per frame (Procrustes on the "
         "vertices the rig's shapes move least) and writes it as the head pose. Writes animation.json, "
-        "animation.csv, livelink.csv (when the names map to ARKit), weights.png, meshes_head.npz and config.yaml.",
+        "animation.csv, livelink.csv (when the names map to ARKit), weights.png, meshes_head.npz, config.yaml and "
+        "run.json, all or nothing. The meshes' size is checked against the rig's: meshes in another unit are an error.",
         examples=["facecap solve --rig rig.npz --meshes takes/meshes.npz --out out/solve",
                   "facecap solve --rig rig.npz --meshes objs/ --out out/solve --align --set cd.lambda_smooth=10"],
         config_cls=SolveConfig)
@@ -42,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
         config.align = True
     rig = load_rig(args.rig)
     meshes = load_target_meshes(args.meshes)
-    out = prepare_output_dir(args.out, config)
-    anim, result = solve_mesh_sequence(rig, meshes, config)
-    paths = export_animation(anim, out, rig=rig)
+    with publishing(args.out, "solve", config) as run:
+        anim, result = solve_mesh_sequence(rig, meshes, config)
+        paths = export_animation(anim, run.staging, rig=rig)
     print(f"solved {anim.num_frames} frames: J = {result.objective:.6g} after {result.sweeps} sweeps; "
-          f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+          f"wrote {', '.join(p.name for p in paths.values())} to {args.out}")
     return 0

@@ -6,7 +6,8 @@ from typing import Any
 
 from facecap.animation import load_animation_json
 from facecap.camera.model import load_calibration
-from facecap.cli.common import add_command, add_out_argument, config_from_args, prepare_output_dir
+from facecap.cli.common import add_command, add_out_argument, config_from_args
+from facecap.publish import publishing
 from facecap.rig.demo_head import build_demo_head
 from facecap.rig.io import load_rig
 from facecap.synth import SynthConfig, default_scene, synthesize_take
@@ -20,9 +21,9 @@ def run(args: argparse.Namespace) -> int:
     calibration = load_calibration(args.calibration) if args.calibration else None
     animation = load_animation_json(args.animation) if args.animation else None
     calibration, animation = default_scene(rig, config, calibration, animation)
-    out = prepare_output_dir(args.out, config)
-    synthesize_take(rig, calibration, animation, out, config)
-    print(f"wrote {out}: {len(calibration.cameras)} cameras x {animation.num_frames} frames, "
+    with publishing(args.out, "synth", config) as run:
+        synthesize_take(rig, calibration, animation, run.staging, config)
+    print(f"wrote {args.out}: {len(calibration.cameras)} cameras x {animation.num_frames} frames, "
           f"{config.image_format}, ground truth in ground_truth.json")
     return 0
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "synth",
-        "Renders a rig's performance into calibrated cameras and writes a take (FORMATS.md §2): one frame "
+        "Renders a rig's performance into calibrated cameras and writes a take (docs/formats.md §2): one frame "
         "folder or mp4 per camera, take.json, calibration.json and ground_truth.json (the animation plus a "
         "'generator' block with the lights, camera gains and noise). Without --calibration a ring of cameras "
         "is generated; without --animation a smooth random performance is. The rig defaults to the built-in "

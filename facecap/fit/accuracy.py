@@ -1,4 +1,4 @@
-"""Accuracy of a fitted animation against a synthetic take's ground truth (issue 5's metrics).
+"""Accuracy of a fitted animation against a synthetic take's ground truth.
 
 - Weight MAE over all entries, and over the active entries (truth or fit above 0.05).
 - Per-vertex error on the face region: the TRUE neutral (rig neutral plus the performer's
@@ -21,8 +21,7 @@ from facecap.units import unit_scale
 __all__ = ["AccuracyReport", "ShapeWeightError", "animation_accuracy", "weight_errors_by_shape", "face_region_vertices",
            "weights_in_rig_order", "true_identity", "ACTIVE_THRESHOLD"]
 
-ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit (issue 5)
-FACE_MATERIAL = "M_Face"
+ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit
 
 
 @dataclass(frozen=True)
@@ -49,11 +48,9 @@ class AccuracyReport:
 
 
 def face_region_vertices(rig: Rig) -> np.ndarray:
-    """[N] vertices of the face: those of the rig's "M_Face" triangles, else all opaque ones."""
-    faces = rig.faces[rig.opaque_faces()]
-    if FACE_MATERIAL in rig.material_names and rig.face_material is not None:
-        faces = rig.faces[rig.face_material == rig.material_names.index(FACE_MATERIAL)]
-    return np.unique(faces)
+    """[N] vertices of the face: those of the rig's "M_Face" triangles, else all opaque ones
+    (:meth:`Rig.face_region_faces`)."""
+    return np.unique(rig.faces[rig.face_region_faces()])
 
 
 def weights_in_rig_order(anim: Animation, rig: Rig, frames: int) -> np.ndarray:

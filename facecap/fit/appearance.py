@@ -166,7 +166,7 @@ def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
 def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     """Bilinear samples of [B, C, K, H, W] images at [B, C, N, 2] pixel positions -> [B, C, N, K].
 
-    Pixel centres are at integer coordinates (FORMATS.md), hence align_corners=False with the
+    Pixel centres are at integer coordinates (docs/formats.md), hence align_corners=False with the
     half-pixel offset.
     """
     B, C, K, H, W = images.shape
@@ -280,7 +280,7 @@ def facing_cosine(X_cam: torch.Tensor, normals: torch.Tensor, cams: CameraTensor
     points [B, C, N, 3] in camera coordinates (negative: the surface faces away)."""
     n_cam = torch.einsum("cij,bnj->bcni", cams.R, normals)
     # Not F.normalize: camera points come out of an einsum with their axes in separate planes, and a
-    # norm over a strided last axis is ~30x slower than these elementwise sums.
+    # norm over a strided last axis is far slower than these elementwise sums.
     return -(n_cam * X_cam).sum(-1) / (X_cam * X_cam).sum(-1).sqrt().clamp_min(1e-30)
 
 

@@ -6,6 +6,7 @@ import torch
 
 from facecap.config import field, require_non_negative
 from facecap.errors import ConfigError
+from facecap.export.config import ExportConfig
 from facecap.fit.init import InitConfig
 
 __all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig"]
@@ -17,7 +18,7 @@ class LandmarkConfig:
 
     model_path: str | None = field(None, "MediaPipe face_landmarker.task file (needed unless a landmarks file is given)")
     landmarks_file: str | None = field(None, "a facecap-landmarks JSON to use instead of the detector")
-    cache_dir: str | None = field(None, "where detections are cached (default: <out>/landmarks_cache)")
+    cache_dir: str | None = field(None, "where detections are cached (default: <out>/.facecap/cache/landmarks_cache, kept across runs)")
 
     @property
     def detected(self) -> bool:
@@ -25,14 +26,15 @@ class LandmarkConfig:
         return not self.landmarks_file
 
 
-# The median face colour (in [0, 1]) that the photometric term's weight and scale are given for: the dev
-# takes' faces are 0.32-0.35. A take's own face rescales them (pipeline.brightness_scaled).
+# The median face colour (in [0, 1]) that the photometric term's weight and scale are given for, a face of
+# light skin in even studio light; a take's own face rescales them (facecap.fit.take_loss.scale_loss).
 REFERENCE_BRIGHTNESS = 0.33
 
 
 @dataclass
 class LossWeights:
-    """Weights of the loss terms. Data terms are means per frame, so weights compare across takes and rigs."""
+    """Weights of the loss terms. Data terms are means per frame, so weights compare across takes and rigs.
+    Every key is expert tuning: the defaults are set on takes with ground truth (docs/decisions.md)."""
 
     photometric: float = field(1.0, "robust colour difference over the visible face samples (colours in [0, 1]), "
                                     f"for a face whose median colour is {REFERENCE_BRIGHTNESS}; the differences are "
@@ -58,17 +60,16 @@ class LossWeights:
     l1: float = field(0.0033, "sparsity: the prior's slope at 0 per unit of a frame's mean weight, for a face "
                               "imaged at 1 px/mm; scaled by the take's pixels per millimetre at the head, since "
                               "a shape's pull on the photometric term comes mostly from edges (lids, lips), "
-                              "whose colour change per millimetre moved grows with it (dev_ict_4cam, 1.6 px/mm: "
-                              "0.0052; the demo, 0.63 px/mm: 0.0021)")
+                              "whose colour change per millimetre moved grows with it. Raise it when shapes "
+                              "fire that the performer did not make, lower it when small motions are lost")
     l1_scale: float = field(0.3, "the sparsity prior is l1 · s · log(1 + w / s) with this s (a log-sum penalty): "
                                  "its slope at 0 is l1's, so it zeroes as many weights, but it halves by w = s, so "
-                                 "active weights are shrunk less (0: plain l1; 0.1 made eyeWide stand in for "
-                                 "eyeLookUp on the identity take)")
+                                 "active weights are shrunk less (0: plain l1; small values let one shape stand "
+                                 "in for another)")
     l1_relaxed_above: float = field(0.05, "a relaxed lasso (Meinshausen 2007): weights at or above this when a "
                                           "batch's fit begins keep no sparsity prior for it, so the prior picks "
                                           "which weights are on and the data alone sets how much (a prior's pull "
-                                          "shrinks shapes the data barely resolves: eyeSquint 0.29 fitted at 0.17); "
-                                          "0: off")
+                                          "shrinks the shapes the data barely resolves); 0: off")
     relaxed_max_cosine: float = field(0.9, "...unless a shape that is off could stand in for it: an on weight stays "
                                            "under the prior where its column in the frame's data normal matrix has a "
                                            "cosine above this with an off shape's (a blink and a downward gaze close "
@@ -95,16 +96,18 @@ class ScheduleConfig:
 
     keyframes: int = field(8, "frames spread over the take that first settle identity, appearance and the "
                               "landmark init's worst errors (0 skips the stage)")
-    keyframe_scales: list[float] = field([0.125, 0.25, 0.5, 1.0], "image scales of the keyframe stage")
+    keyframe_scales: list[float] = field([0.125, 0.25, 0.5, 1.0], "image scales of the keyframe stage; drop the "
+                                         "coarsest for small images (a head a few pixels wide there)", expert=True)
     keyframe_iterations: list[int] = field([40, 40, 25, 10], "Gauss-Newton iterations per keyframe scale (fitted "
-                                           "without detected landmarks, the photometric valley is long)")
-    scales: list[float] = field([0.25, 0.5, 1.0], "image scales of the sweeps, coarse to fine")
-    iterations: list[int] = field([6, 4, 8], "Gauss-Newton iterations per sweep scale; the full scale needs about "
-                                            "8 to converge (3: weight MAE 0.001 higher; 20: no better)")
+                                           "without detected landmarks, the photometric valley is long)",
+                                           expert=True)
+    scales: list[float] = field([0.25, 0.5, 1.0], "image scales of the sweeps, coarse to fine", expert=True)
+    iterations: list[int] = field([6, 4, 8], "Gauss-Newton iterations per sweep scale; the full scale needs "
+                                            "about 8 to converge", expert=True)
     passes: int = field(2, "sweeps over the take; later sweeps see both neighbours of every batch fitted, and "
-                           "the albedo and lighting of the whole take (dev_ict_4cam weight MAE 0.0123 with one, "
-                           "0.0115 with two or three; the identity take 0.0066, 0.0044)")
-    damping: float = field(0.1, "initial Levenberg-Marquardt damping (relative to the normal matrix's diagonal)")
+                           "the albedo and lighting of the whole take (1 for a quick look, 0: the keyframes only)")
+    damping: float = field(0.1, "initial Levenberg-Marquardt damping (relative to the normal matrix's diagonal)",
+                           expert=True)
 
     def __post_init__(self) -> None:
         require_non_negative(self, ["keyframes", "passes", "damping"])
@@ -133,28 +136,37 @@ class FitConfig:
     """Everything ``facecap fit`` needs besides its inputs."""
 
     device: str = field("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
-    batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)")
+    cameras: list[str] = field([], "the cameras to fit, by name; the take's others are left out (empty: every camera "
+                                   "of the calibration, each of which must then have frames in the take, unless "
+                                   "take.json's 'cameras' leaves it out)")
+    batch_frames: int = field(8, "frames solved together (their normal system is dense: keep it small)",
+                              expert=True)
     reader_threads: int = field(0, "threads that decode the next batch's frames and find the head's outline in "
-                                   "them while the current batch is fitted (0: as many as CPU cores)")
+                                   "them while the current batch is fitted (0: as many as CPU cores)", expert=True)
     photometric: bool = field(True, "run the photometric (analysis-by-synthesis) stages after the landmark init")
     exclude_materials: list[str] = field(
         ["M_EyeLashes", "M_Teeth", "M_GumsTongue", "mouth_interior", "M_ScleraLeft", "M_IrisLeft", "M_ScleraRight",
          "M_IrisRight"],
         "materials left out of the photometric samples (see-through materials always are): hair cards and the "
         "mouth's inside, which the rig does not model well; and the eyeballs, whose sharp edges under the lids "
-        "and lashes pull the head pose and identity off by millimetres at coarse scales. No ICT shape moves "
-        "them (the eye shapes move the lids), so they add only pose, which the skin pins")
+        "and lashes pull the head pose and identity off at coarse scales. The eye shapes move the lids, not the "
+        "eyeballs, so these add only pose, which the skin pins. Name your rig's materials of these kinds",
+        expert=True)
     neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
-                                    "correction fitted in their place (0: none)")
-    qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
+                                    "correction fitted in their place (0: none)", expert=True)
+    qa_video: bool = field(True, "write qa.mp4: a labelled tile per camera with the model's edges on the frame and "
+                                 "its signed difference (needs the photometric fit)")
     qa_scale: float = field(0.5, "image scale of the QA video")
+    checkpoint_seconds: float = field(60.0, "a fit writes a checkpoint after a stage when this long has passed since "
+                                            "the last one (0: after every stage); --resume continues from it")
     landmarks: LandmarkConfig = field(LandmarkConfig(), "landmark source")
-    init: InitConfig = field(InitConfig(), "landmark initialisation")
-    loss: LossWeights = field(LossWeights(), "loss weights")
+    init: InitConfig = field(InitConfig(), "landmark initialisation", expert=True)
+    loss: LossWeights = field(LossWeights(), "loss weights", expert=True)
     schedule: ScheduleConfig = field(ScheduleConfig(), "optimisation schedule")
+    export: ExportConfig = field(ExportConfig(), "delivery files (the keys of facecap export)")
 
     def __post_init__(self) -> None:
-        require_non_negative(self, ["reader_threads", "neutral_degree"])
+        require_non_negative(self, ["reader_threads", "neutral_degree", "checkpoint_seconds"])
         if self.batch_frames < 1:
             raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
         if not 0 < self.qa_scale <= 1:

@@ -4,19 +4,21 @@ Per frame: landmarks detected in several views are triangulated (robust to a mis
 view), the rigid head pose comes from weighted Procrustes against the rig's landmarks, and the
 coordinate-descent solver (Rackovic et al. 2024) finds the weights that explain the head-space
 landmarks. Pose, identity and weights alternate a few times, because the pose estimate is
-biased by the expression until the expression is known. The whole sequence is solved jointly
-by the CD solver (its temporal term), which is the same as each frame warm-starting from its
-neighbours, only better. Frames where too few landmarks triangulate are interpolated from their
-neighbours and flagged.
+biased by the expression until the expression is known. The CD solver solves the whole sequence
+jointly, its temporal term tying each frame's weights to its neighbours', so a frame whose
+landmarks are noisy borrows from the frames around it. Frames where too few landmarks triangulate
+are interpolated from their neighbours and flagged.
 """
 
 import logging
 from dataclasses import dataclass, fields
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation, Slerp
 
 from facecap.camera.model import Calibration
+from facecap.camera.torch_camera import CameraTensors, project_points
 from facecap.camera.triangulate import triangulate_points
 from facecap.config import field, require_non_negative
 from facecap.errors import FacecapError
@@ -26,7 +28,8 @@ from facecap.rig.model import Rig
 from facecap.solve.cd import CDConfig, DeltaBasis, solve_cd
 from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["InitConfig", "Initialisation", "initialise_from_landmarks", "interpolate_missing_frames"]
+__all__ = ["InitConfig", "Initialisation", "initialise_from_landmarks", "interpolate_missing_frames",
+           "landmark_pixels"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,15 @@ def _fit_identity(rig: Rig, lm: np.ndarray, residual: np.ndarray, weights: np.nd
     return np.linalg.solve(A.T @ A + scale * np.eye(rig.num_identities), A.T @ b)
 
 
+def landmark_pixels(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
+                    calibration: Calibration) -> np.ndarray:
+    """[T, C, L, 2] distorted pixels of the rig's landmark vertices posed by [T, K] weights, [I] identity,
+    [T, 3, 3] R and [T, 3] t, in every camera."""
+    verts = evaluate_rig(rig, weights, identity, R, t, vertices=rig.landmark_vertices)
+    cams = CameraTensors.from_calibration(calibration, dtype=torch.float64)
+    return project_points(torch.as_tensor(verts), cams).numpy()
+
+
 def interpolate_missing_frames(ok: np.ndarray, weights: np.ndarray, R: np.ndarray,
                                t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill frames with ``ok`` False by interpolating their neighbours (slerp for rotations)."""
@@ -119,7 +131,8 @@ def interpolate_missing_frames(ok: np.ndarray, weights: np.ndarray, R: np.ndarra
     weights = np.stack([np.interp(frames, good, weights[good, k]) for k in range(weights.shape[1])], axis=1)
     t = np.stack([np.interp(frames, good, t[good, d]) for d in range(3)], axis=1)
     clamped = np.clip(frames, good[0], good[-1])
-    R = Slerp(good, Rotation.from_matrix(R[good]))(clamped).as_matrix() if len(good) > 1 else np.repeat(R[good], len(ok), 0)
+    R = Slerp(good, Rotation.from_matrix(R[good]))(clamped).as_matrix() if len(good) > 1 \
+        else np.repeat(R[good], len(ok), 0)
     return weights, R, t
 
 

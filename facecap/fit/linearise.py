@@ -15,22 +15,17 @@ from typing import Callable
 import torch
 
 from facecap.camera.torch_camera import project_points_with_jacobian, world_to_camera
-from facecap.fit.appearance import (
-    Appearance,
-    AppearanceStats,
-    PointZBuffer,
-    sample_images,
-    sample_points,
-    solve_appearance,
-)
-from facecap.fit.config import FitConfig, LossWeights
+from facecap.fit.appearance import (Appearance, AppearanceStats, PointZBuffer, sample_images, sample_points,
+                                    solve_appearance)
+from facecap.fit.config import LossWeights
 from facecap.fit.outline import Outline, along_edges, outline
 from facecap.fit.problem import BatchObservations, FitModel, FrameParams
 from facecap.geometry.rotations import skew_matrix
 from facecap.render.shading import sh_basis
 from facecap.rig.evaluate import TorchRig, corrective_jacobian
 
-__all__ = ["Linearisation", "linearise", "charbonnier", "eliminate_albedo"]
+__all__ = ["Linearisation", "linearise", "charbonnier", "eliminate_albedo", "corrective_slopes",
+           "point_jacobian_columns"]
 
 GRADIENT_STEP_PX = 0.5  # half-width of the central difference that gives the image gradient
 
@@ -64,7 +59,7 @@ def _sample_with_gradient(sample: Callable[[torch.Tensor], torch.Tensor],
     return values[..., 0, :], torch.stack([gx, gy], -1)
 
 
-def _corrective_jacobian(rows: TorchRig, weights: torch.Tensor) -> torch.Tensor | None:
+def corrective_slopes(rows: TorchRig, weights: torch.Tensor) -> torch.Tensor | None:
     """d(corrective activations)/d(weights): [B, Cc, K], or None for a rig without correctives."""
     if not rows.corrective_deltas.shape[0]:
         return None
@@ -111,14 +106,13 @@ def eliminate_albedo(h: torch.Tensor, tie: torch.Tensor, u: torch.Tensor,
 
 
 def linearise(model: FitModel, p: FrameParams, obs: BatchObservations, visible: torch.Tensor, appearance: Appearance,
-               committed: AppearanceStats | None, config: FitConfig, appearance_rounds: int,
+               committed: AppearanceStats | None, loss: LossWeights, appearance_rounds: int,
                prior_points: torch.Tensor | None = None, held_outline: Outline | None = None) -> Linearisation:
     """Appearance solve, then the energy and normal equations of the data terms at ``p``.
 
     ``prior_points`` [B, N, 3]: where ``loss.mesh_prior`` pulls the samples (None: no pull).
     ``held_outline``: outline points of an earlier linearisation, to compare energies on (None: found anew).
     """
-    loss = config.loss
     N = model.samples.shape[0]
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
     normals = model.sample_normals(verts)
@@ -239,7 +233,7 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
     """
     rows = model.rows
     R = p.R
-    dact = _corrective_jacobian(rows, p.weights)
+    dact = corrective_slopes(rows, p.weights)
     g_head = (g_points @ R).flatten(1)                                      # rows of R^T g, [B, 3M]
     grad_w = g_head @ rows.shape_deltas.flatten(1).T
     if dact is not None:
@@ -249,12 +243,12 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
         grad.append(g_head @ rows.identity_deltas.flatten(1).T)
 
     sub = model.hessian_rows
-    A = _point_jacobian_columns(rows, sub, dact, p, points[:, sub])        # [B, M', 3, P]
+    A = point_jacobian_columns(rows, sub, dact, p, points[:, sub])        # [B, M', 3, P]
     HA = (H_points[:, sub] * model.hessian_scale[:, None, None]) @ A
     JtJ = A.flatten(1, 2).transpose(1, 2) @ HA.flatten(1, 2)
     if H_sparse is not None:
         held = torch.nonzero(H_sparse.abs().sum((0, 2, 3)) > 0)[:, 0]
-        A_sparse = _point_jacobian_columns(rows, held, dact, p, points[:, held])
+        A_sparse = point_jacobian_columns(rows, held, dact, p, points[:, held])
         JtJ = JtJ + A_sparse.flatten(1, 2).transpose(1, 2) @ (H_sparse[:, held] @ A_sparse).flatten(1, 2)
 
     sampled = model.hessian_samples
@@ -267,7 +261,7 @@ def _normal_equations(model: FitModel, p: FrameParams, points: torch.Tensor, H_p
     return JtJ, torch.cat(grad, -1), V.T @ V
 
 
-def _point_jacobian_columns(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None, p: FrameParams,
+def point_jacobian_columns(rows: TorchRig, index: torch.Tensor, dact: torch.Tensor | None, p: FrameParams,
                             X: torch.Tensor) -> torch.Tensor:
     """d(world position)/d(parameters) [B, M', 3, P] of the points ``rows[index]``, at world positions X [B, M', 3]."""
     B = X.shape[0]

@@ -16,18 +16,21 @@ constants; later passes sweep the batches again, a block Gauss-Seidel over the t
 """
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from facecap.camera.torch_camera import project_points
 from facecap.fit.appearance import Appearance, initial_albedo, sample_images, splat_visibility
-from facecap.fit.config import FitConfig
+from facecap.fit.config import LossWeights
 from facecap.fit.linearise import Linearisation, linearise
-from facecap.fit.problem import POSE_PARAMS, BatchObservations, FitModel, FrameParams, SequenceState
+from facecap.fit.outline import Outline
+from facecap.fit.problem import POSE_PARAMS, BatchEvidence, BatchObservations, FitModel, FrameParams, SequenceState
 from facecap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
-__all__ = ["optimise_batch", "batches", "sparsity_penalty", "data_normal_matrix", "sample_visibility",
+__all__ = ["BatchFit", "optimise_batch", "batch_evidence", "batches", "sparsity_penalty", "freed_from_prior",
+           "data_normal_matrix", "box_constrained_step", "apply_step", "second_difference_gram", "sample_visibility",
            "face_brightness", "initial_appearance", "TEMPORAL_CONTEXT", "FIRST_APPEARANCE_ROUNDS"]
 
 log = logging.getLogger(__name__)
@@ -36,10 +39,10 @@ TEMPORAL_CONTEXT = 2  # frames on each side that second differences reach
 FIRST_APPEARANCE_ROUNDS = 5  # appearance alternations before the first geometry step of a take
 DAMPING_UP, DAMPING_DOWN, DAMPING_MIN, DAMPING_MAX = 4.0, 2.0, 1e-2, 1e6  # near-null directions need the floor
 OUTLINE_REFRESH = 3  # accepted steps between searches for the outline's edges (energies compare on the same ones)
-MAX_ACTIVE_SET_ROUNDS = 20  # solves of the box-constrained step (a few are typical); _apply_step clamps the rest
+MAX_ACTIVE_SET_ROUNDS = 20  # solves of the box-constrained step (a few are typical); apply_step clamps the rest
 
 
-def _second_difference_gram(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def second_difference_gram(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """[n, n] S^T S of the second-difference operator S over n frames (zero below 3 frames)."""
     S = torch.zeros(max(n - 2, 0), n, dtype=dtype, device=device)
     rows = torch.arange(max(n - 2, 0), device=device)
@@ -47,7 +50,7 @@ def _second_difference_gram(n: int, dtype: torch.dtype, device: torch.device) ->
     return S.T @ S
 
 
-def _temporal_terms(state: SequenceState, p: FrameParams, start: int, config: FitConfig,
+def _temporal_terms(state: SequenceState, p: FrameParams, start: int, loss: LossWeights,
                     head_radius: float) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Second-difference smoothness of weights and pose over the batch and its fixed context.
 
@@ -65,11 +68,10 @@ def _temporal_terms(state: SequenceState, p: FrameParams, start: int, config: Fi
     R_ext = extended(state.R, p.R)
     rotation = matrix_to_axis_angle(R_ext @ R_ext[:1].transpose(-1, -2))  # small angles within a few frames
     x = torch.cat([extended(state.weights, p.weights), rotation, extended(state.t, p.t)], 1)  # [n, K + 6]
-    loss = config.loss
     scale = torch.cat([torch.full((K,), loss.smooth_weights / K, dtype=x.dtype, device=x.device),
                        torch.full((3,), loss.smooth_pose * head_radius ** 2, dtype=x.dtype, device=x.device),
                        torch.full((3,), loss.smooth_pose, dtype=x.dtype, device=x.device)])
-    gram = _second_difference_gram(len(x), x.dtype, x.device)
+    gram = second_difference_gram(len(x), x.dtype, x.device)
     energy = float((scale * x * (gram @ x)).sum())
     grad = 2 * (gram @ x)[inner] * scale
     return energy, grad, 2 * gram[inner, inner], scale
@@ -123,7 +125,7 @@ def data_normal_matrix(lin: Linearisation, num_shapes: int) -> torch.Tensor:
     return H - lin.albedo_coupling
 
 
-def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int | None, config: FitConfig,
+def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int | None, loss: LossWeights,
             head_radius: float, freed: torch.Tensor | None = None
             ) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
     """Total energy and the dense normal system over [frame 0 params, ..., frame B-1 params, identity].
@@ -140,12 +142,11 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     g_identity = grad[:, Pf:].sum(0)
     terms = dict(lin.terms)
 
-    loss = config.loss
     slope = loss.l1 / K if freed is None else (loss.l1 / K) * (~freed).to(torch.float64)
     terms["l1"], g_sparsity = sparsity_penalty(p.weights.to(torch.float64), slope, loss.l1_scale)
     g_frames[:, :K] += g_sparsity
     if start is not None:
-        terms["temporal"], g_temporal, coupling, scale = _temporal_terms(state, p, start, config, head_radius)
+        terms["temporal"], g_temporal, coupling, scale = _temporal_terms(state, p, start, loss, head_radius)
         g_frames += g_temporal
         H[:B * Pf, :B * Pf] += torch.kron(coupling, torch.diag(scale))
     if I:
@@ -163,7 +164,7 @@ def _system(lin: Linearisation, state: SequenceState, p: FrameParams, start: int
     return sum(terms.values()), terms, H, g
 
 
-def _solve_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float) -> torch.Tensor:
+def box_constrained_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float) -> torch.Tensor:
     """Levenberg-Marquardt step that minimises the damped model inside the weights' [0, 1] box.
 
     A primal-dual active set: weights the solve carries past a bound, or that sit on one the
@@ -196,7 +197,7 @@ def _solve_step(H: torch.Tensor, g: torch.Tensor, p: FrameParams, damping: float
     return step
 
 
-def _apply_step(p: FrameParams, step: torch.Tensor) -> FrameParams:
+def apply_step(p: FrameParams, step: torch.Tensor) -> FrameParams:
     B, K = p.weights.shape
     Pf = K + POSE_PARAMS
     frames = step[:B * Pf].reshape(B, Pf).to(p.weights.dtype)
@@ -205,32 +206,31 @@ def _apply_step(p: FrameParams, step: torch.Tensor) -> FrameParams:
                    t=p.t + frames[:, K + 3:], identity=p.identity + step[B * Pf:].to(p.identity.dtype))
 
 
-def _commit(state: SequenceState, lin: Linearisation, p: FrameParams) -> None:
-    """Add the batch's appearance normal equations and identity information to the take's."""
-    state.appearance_stats = lin.appearance_stats if state.appearance_stats is None \
-        else state.appearance_stats + lin.appearance_stats
+def batch_evidence(lin: Linearisation, p: FrameParams) -> BatchEvidence:
+    """The batch's appearance normal equations and its information on the identity, its frames' own
+    parameters eliminated (the Schur complement of their block of the normal matrix)."""
     I = p.identity.numel()
     if not I:
-        return
+        return BatchEvidence(lin.appearance_stats)
     JtJ = lin.JtJ.to(torch.float64)
     Pf = JtJ.shape[-1] - I
     ff, fi, ii = JtJ[:, :Pf, :Pf], JtJ[:, :Pf, Pf:], JtJ[:, Pf:, Pf:]
     ridge = 1e-9 * torch.diagonal(ff, dim1=1, dim2=2).amax(-1).clamp_min(1e-30)[:, None, None]
     eye = torch.eye(Pf, dtype=ff.dtype, device=ff.device)
-    info = (ii - fi.transpose(1, 2) @ torch.linalg.solve(ff + ridge * eye, fi)).sum(0)  # Schur complement
-    eta = info @ p.identity.to(torch.float64)
-    state.identity_information = info if state.identity_information is None else state.identity_information + info
-    state.identity_eta = eta if state.identity_eta is None else state.identity_eta + eta
+    info = (ii - fi.transpose(1, 2) @ torch.linalg.solve(ff + ridge * eye, fi)).sum(0)
+    return BatchEvidence(lin.appearance_stats, info, info @ p.identity.to(torch.float64))
 
 
-def sample_visibility(model: FitModel, p: FrameParams) -> torch.Tensor:
-    """[B, C, N] which cameras see each photometric sample of the frames ``p``."""
-    return _visible_samples(model, model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity))
+def sample_visibility(model: FitModel, p: FrameParams, view_ok: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, C, N] which cameras see each photometric sample of the frames ``p``, in the views that ``view_ok``
+    [B, C] says were read (None: all)."""
+    return _visible_samples(model, model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity), view_ok)
 
 
-def _visible_samples(model: FitModel, verts: torch.Tensor) -> torch.Tensor:
-    """[B, C, N] which cameras see each photometric sample of the posed vertices [B, V, 3]."""
-    return splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+def _visible_samples(model: FitModel, verts: torch.Tensor, view_ok: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, C, N] which cameras see each photometric sample of the posed vertices [B, V, 3], in the views read."""
+    visible = splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+    return visible if view_ok is None else visible & view_ok[..., None]
 
 
 def _sample_colours(model: FitModel, verts: torch.Tensor, images: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -240,12 +240,12 @@ def _sample_colours(model: FitModel, verts: torch.Tensor, images: torch.Tensor, 
     return sample_images(images, pixels)
 
 
-def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor) -> float:
+def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor, view_ok: torch.Tensor | None = None) -> float:
     """The median colour value over the samples the cameras see in [B, C, 3, H, W] full-resolution ``images``
-    of the frames ``p``: what a face's colour differences are in proportion to (its albedo, the light, the
-    exposure)."""
+    of the frames ``p`` (in the views ``view_ok`` [B, C] says were read): what a face's colour differences are
+    in proportion to (its albedo, the light, the exposure)."""
     verts = model.rig.evaluate(p.weights, p.R, p.t, identity=p.identity)
-    seen = _sample_colours(model, verts, images)[_visible_samples(model, verts)]
+    seen = _sample_colours(model, verts, images)[_visible_samples(model, verts, view_ok)]
     return float(seen.median()) if seen.numel() else float("nan")
 
 
@@ -256,65 +256,83 @@ def initial_appearance(model: FitModel, p: FrameParams, obs: BatchObservations, 
     return Appearance.neutral(initial_albedo(observed, visible), len(model.cams))
 
 
-def _prior_points(model: FitModel, state: SequenceState, index: torch.Tensor, config: FitConfig) -> torch.Tensor | None:
+def _prior_points(model: FitModel, state: SequenceState, index: torch.Tensor,
+                  loss: LossWeights) -> torch.Tensor | None:
     """[B, N, 3] the prior solution's sampled vertices for the frames ``index``, when the mesh prior is on."""
     prior = state.prior
-    if prior is None or config.loss.mesh_prior <= 0:
+    if prior is None or loss.mesh_prior <= 0:
         return None
     verts = model.rows.evaluate(prior.weights[index], prior.R[index], prior.t[index], identity=prior.identity)
     return verts[:, :model.samples.shape[0]]
 
 
+@dataclass
+class BatchFit:
+    """What Gauss-Newton made of a batch.
+
+    Attributes:
+        params: the batch's fitted parameters (its frames' and the shared identity).
+        appearance: the appearance after the last linearisation; damping: the Levenberg-Marquardt damping then.
+        energies: the energy before the first iteration and after each.
+        evidence: the batch's evidence on the appearance and identity, for the take's (:meth:`SequenceState.commit`).
+    """
+
+    params: FrameParams
+    appearance: Appearance
+    damping: float
+    energies: list[float]
+    evidence: BatchEvidence
+
+
 @torch.no_grad()
 def optimise_batch(model: FitModel, state: SequenceState, frames: np.ndarray, obs: BatchObservations,
-                   config: FitConfig, iterations: int, commit: bool, on: torch.Tensor | None = None) -> list[float]:
-    """Gauss-Newton on ``frames`` (take frame indices) in place in ``state``; returns the energy per iteration.
+                   loss: LossWeights, iterations: int, on: torch.Tensor | None = None) -> BatchFit:
+    """Gauss-Newton on ``frames`` (take frame indices) from the state's parameters; the state is not changed.
 
-    Consecutive frames get the temporal terms, scattered ones (keyframes) do not. Visibility is
-    fixed for the call (one image scale). With ``commit`` the batch's appearance and identity
-    evidence join the take's, for the batches that follow. ``on`` [B, K]: the weights the relaxed lasso
+    Consecutive frames get the temporal terms (their neighbours from the state), scattered ones (keyframes)
+    do not. Visibility is fixed for the call (one image scale). ``on`` [B, K]: the weights the relaxed lasso
     frees from the sparsity prior where no off shape can stand in for them (None: the prior on all).
     """
     frames = np.asarray(frames)
     index = torch.as_tensor(frames, device=state.weights.device)
     start = int(frames[0]) if np.array_equal(frames, np.arange(frames[0], frames[0] + len(frames))) else None
     p = state.frame_params(index)
-    visible = sample_visibility(model, p)
-    rounds = 1
-    if state.appearance is None:
-        state.appearance = initial_appearance(model, p, obs, visible)
-        rounds = FIRST_APPEARANCE_ROUNDS
-    prior = _prior_points(model, state, index, config)
-    lin = linearise(model, p, obs, visible, state.appearance, state.appearance_stats, config, rounds, prior)
-    freed = None if on is None else freed_from_prior(on, lin.JtJ, config.loss.relaxed_max_cosine)
-    energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius, freed)
+    visible = sample_visibility(model, p, obs.view_ok)
+    appearance, rounds = state.appearance, 1
+    if appearance is None:
+        appearance, rounds = initial_appearance(model, p, obs, visible), FIRST_APPEARANCE_ROUNDS
+    prior = _prior_points(model, state, index, loss)
+
+    def linearised(params: FrameParams, appearance: Appearance, rounds: int = 1,
+                   outline: Outline | None = None) -> Linearisation:
+        return linearise(model, params, obs, visible, appearance, state.appearance_stats, loss, rounds, prior, outline)
+
+    lin = linearised(p, appearance, rounds)
+    freed = None if on is None else freed_from_prior(on, lin.JtJ, loss.relaxed_max_cosine)
+
+    def system(params: FrameParams, lin: Linearisation) -> tuple[float, dict[str, float], torch.Tensor, torch.Tensor]:
+        return _system(lin, state, params, start, loss, model.head_radius, freed)
+
+    energy, terms, H, g = system(p, lin)
     history = [energy]
     damping = state.damping
     accepted = 0
     for _ in range(iterations):
-        trial = _apply_step(p, _solve_step(H, g, p, damping))
-        trial_lin = linearise(model, trial, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior,
-                              lin.outline)
-        trial_energy, trial_terms, trial_H, trial_g = _system(trial_lin, state, trial, start, config, model.head_radius,
-                                                              freed)
+        trial = apply_step(p, box_constrained_step(H, g, p, damping))
+        trial_lin = linearised(trial, lin.appearance, outline=lin.outline)
+        trial_energy, trial_terms, trial_H, trial_g = system(trial, trial_lin)
         if trial_energy < energy:
             p, lin, energy, terms, H, g = trial, trial_lin, trial_energy, trial_terms, trial_H, trial_g
             damping = max(damping / DAMPING_DOWN, DAMPING_MIN)
             accepted += 1
             if lin.outline is not None and accepted % OUTLINE_REFRESH == 0:
-                lin = linearise(model, p, obs, visible, lin.appearance, state.appearance_stats, config, 1, prior)
-                energy, terms, H, g = _system(lin, state, p, start, config, model.head_radius, freed)
+                lin = linearised(p, lin.appearance)
+                energy, terms, H, g = system(p, lin)
         else:
             damping = min(damping * DAMPING_UP, DAMPING_MAX)
         history.append(energy)
     log.debug("frames %s: energy %s", frames.tolist(), {k: round(v, 6) for k, v in terms.items()})
-    state.weights[index], state.R[index], state.t[index] = p.weights, p.R, p.t
-    state.identity = p.identity
-    state.appearance = lin.appearance
-    state.damping = damping
-    if commit:
-        _commit(state, lin, p)
-    return history
+    return BatchFit(p, lin.appearance, damping, history, batch_evidence(lin, p))
 
 
 def batches(num_frames: int, size: int) -> list[tuple[int, int]]:

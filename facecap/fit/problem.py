@@ -1,18 +1,22 @@
 """What the Gauss-Newton fit works on: the fixed model, the take's state, a batch's observations."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
 from facecap.fit.appearance import Appearance, AppearanceStats
+from facecap.errors import FrameError
 from facecap.fit.outline import mesh_edges
 from facecap.render.shading import vertex_normals
 from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
+from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["FitModel", "SequenceState", "BatchObservations", "FrameParams", "POSE_PARAMS"]
+__all__ = ["FitModel", "SequenceState", "BatchEvidence", "BatchObservations", "FrameParams", "POSE_PARAMS"]
 
 POSE_PARAMS = 6       # rotation increment (3) and translation (3) per frame
 HESSIAN_SAMPLES = 4096  # photometric rows of the normal matrix (the gradient uses them all)
@@ -104,18 +108,38 @@ class FrameParams:
 
 
 @dataclass
+class BatchEvidence:
+    """What a fitted batch says about what the take's frames share, to add to the take's.
+
+    Attributes:
+        appearance_stats: the batch's appearance normal equations.
+        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of the batch's
+            evidence on the identity, its frames' own parameters eliminated (None without identity modes).
+    """
+
+    appearance_stats: AppearanceStats
+    identity_information: torch.Tensor | None = None
+    identity_eta: torch.Tensor | None = None
+
+
+@dataclass
 class SequenceState:
-    """The whole take's parameters between batches (plain tensors, no grad).
+    """The whole take's parameters and what the fit has learnt so far; the fit's stages change it only
+    through its methods.
 
     Attributes:
         weights: [T, K]; R: [T, 3, 3]; t: [T, 3]; identity: [I].
         appearance: None until the first batch has estimated it.
-        appearance_stats: the appearance normal equations of the batches done so far.
-        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of
-            what the batches done so far say about the identity.
+        appearance_stats: the appearance normal equations of the batches committed so far.
+        identity_information, identity_eta: [I, I] and [I], the information form (H, H x) of what the
+            batches committed so far say about the identity.
         damping: the Levenberg-Marquardt damping carried from batch to batch.
         prior: the landmark / coordinate-descent solution of every frame, which ``loss.mesh_prior``
             pulls the meshes towards (None: no prior).
+        history: stage name -> energy per iteration, summed over the stage's batches.
+        landmark_offsets: [C, L, 2] each camera's offset of every detected landmark from the rig's landmark
+            vertices, removed from the detections once measured (None: the landmarks as given).
+        damaged_views: "frame camera" -> why that view could not be read (it is left out of the fit).
     """
 
     weights: torch.Tensor
@@ -128,18 +152,73 @@ class SequenceState:
     identity_eta: torch.Tensor | None = None
     damping: float = 1e-3
     prior: FrameParams | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    landmark_offsets: np.ndarray | None = None
+    damaged_views: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, init: FrameParams, damping: float) -> "SequenceState":
+        """The state at the landmark initialisation ``init``, which is also the mesh prior."""
+        return cls(weights=init.weights.clone(), R=init.R.clone(), t=init.t.clone(), identity=init.identity.clone(),
+                   damping=damping, prior=init)
+
+    def landmarks(self, given: Landmarks2D) -> Landmarks2D:
+        """The ``given`` landmarks of the whole take as the fit uses them (less the detector's offsets)."""
+        if self.landmark_offsets is None:
+            return given
+        return replace(given, points=given.points - self.landmark_offsets)
 
     def frame_params(self, index: torch.Tensor) -> FrameParams:
         """A copy of the frames ``index``'s parameters (and the identity), to optimise."""
         return FrameParams(self.weights[index].clone(), self.R[index].clone(), self.t[index].clone(),
                            self.identity.clone())
 
+    def store(self, index: torch.Tensor, params: FrameParams, appearance: Appearance, damping: float) -> None:
+        """Take on a batch's fitted parameters (its frames' and the shared identity), appearance and damping."""
+        self.weights[index], self.R[index], self.t[index] = params.weights, params.R, params.t
+        self.identity = params.identity
+        self.appearance = appearance
+        self.damping = damping
+
+    def commit(self, evidence: BatchEvidence) -> None:
+        """Add a finished batch's evidence on the appearance and identity to the take's."""
+        def add(total: Any, new: Any) -> Any:
+            return new if total is None else total + new
+        self.appearance_stats = add(self.appearance_stats, evidence.appearance_stats)
+        if evidence.identity_information is not None:
+            self.identity_information = add(self.identity_information, evidence.identity_information)
+            self.identity_eta = add(self.identity_eta, evidence.identity_eta)
+
+    def restart_frames(self, index: torch.Tensor, weights: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
+                       prior: FrameParams) -> None:
+        """Start the frames ``index`` again from new weights [n, K], R [n, 3, 3] and t [n, 3], with a new
+        mesh prior for the whole take."""
+        self.weights[index], self.R[index], self.t[index] = weights, R, t
+        self.prior = prior
+
+    def note_damaged(self, errors: Iterable[FrameError]) -> None:
+        """Remember the views that could not be read (a frame's view is left out each time it is read)."""
+        for error in errors:
+            self.damaged_views[f"{error.frame} {error.camera}"] = str(error)
+
+    def frames_without_views(self, num_cameras: int) -> np.ndarray:
+        """[n] the frames none of whose ``num_cameras`` views could be read."""
+        frames = [int(key.split()[0]) for key in self.damaged_views]
+        counts = np.bincount(frames, minlength=1) if frames else np.zeros(0, int)
+        return np.flatnonzero(counts >= num_cameras)
+
+    def record(self, name: str, energies: list[float]) -> None:
+        """Add a batch's energy per iteration to the history of the stage ``name``."""
+        total = self.history.setdefault(name, [0.0] * len(energies))
+        self.history[name] = [a + b for a, b in zip(total, energies)]
+
 
 @dataclass
 class BatchObservations:
     """Observations of one batch of frames at one image scale.
 
-    Attributes: images [B, C, 3, H', W'] in [0, 1]; points [B, C, L, 2] landmarks in full-resolution
+    Attributes: images [B, C, 3, H', W'] in [0, 1]; view_ok [B, C]: views that could be read (the others
+    are left out of every term); points [B, C, L, 2] landmarks in full-resolution
     pixels; confidence [B, C, L]; scale: H' / H; silhouette: [B, C, 1, H, W] signed distance to the
     head's outline in full-resolution pixels (:mod:`facecap.take.silhouette`), or None;
     silhouette_found: [B, C] where the outline was found.
@@ -149,5 +228,6 @@ class BatchObservations:
     points: torch.Tensor
     confidence: torch.Tensor
     scale: float
+    view_ok: torch.Tensor | None = None
     silhouette: torch.Tensor | None = None
     silhouette_found: torch.Tensor | None = None

@@ -45,7 +45,7 @@ class PreviewResult:
 class _Landmarks:
     """Landmarks of single frames on demand: rows of a landmarks file, or the detector's (cached)."""
 
-    def __init__(self, take: Take, config: PreviewConfig, out_dir: Path) -> None:
+    def __init__(self, take: Take, config: PreviewConfig, work_dir: Path) -> None:
         source = config.landmarks
         self.take = take
         self.file = None
@@ -56,7 +56,7 @@ class _Landmarks:
             raise ConfigError("config key 'landmarks.model_path': give MediaPipe's face_landmarker.task, or a "
                               "landmarks file with landmarks.landmarks_file")
         self.model_path = source.model_path
-        self.cache = Path(source.cache_dir) if source.cache_dir else out_dir / "landmarks_cache"
+        self.cache = Path(source.cache_dir) if source.cache_dir else work_dir / "landmarks_cache"
 
     def frames(self, frames: np.ndarray) -> Landmarks2D:
         """Landmarks of ``frames`` (rows in that order)."""
@@ -97,14 +97,14 @@ def _batched(model: InitModel, take: Take, calibration: Calibration, landmarks: 
 
 
 def preview_take(take_path: str | Path, calibration: str | Path | Calibration, model: InitModel,
-                 config: PreviewConfig, out_dir: str | Path) -> PreviewResult:
+                 config: PreviewConfig, work_dir: str | Path) -> PreviewResult:
     """The network's weights and head pose for every frame of a take.
 
     Args:
         take_path: the take folder. calibration: calibration.json or a loaded Calibration.
         model: the trained initialiser (:func:`facecap.learn.modelfile.load_init_model`).
         config: where landmarks come from, how boxes are placed, device and threads.
-        out_dir: where the detector's cache goes unless ``config.landmarks.cache_dir`` says.
+        work_dir: where the detector's cache goes unless ``config.landmarks.cache_dir`` says (kept across runs).
     """
     started = time.perf_counter()
     if config.threads:
@@ -113,7 +113,7 @@ def preview_take(take_path: str | Path, calibration: str | Path | Calibration, m
     calib = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     with open_take(take_path, calib) as take:
         calib = take.calibration
-        landmarks = _Landmarks(take, config, Path(out_dir))
+        landmarks = _Landmarks(take, config, Path(work_dir))
         parts = _tracked(model, take, calib, landmarks, config.anchor_frames) if config.boxes == "track" else \
             _batched(model, take, calib, landmarks, config.batch_frames)
         ok = np.concatenate([p.ok for p in parts])
@@ -121,7 +121,8 @@ def preview_take(take_path: str | Path, calibration: str | Path | Calibration, m
                                                    np.concatenate([p.R for p in parts]),
                                                    np.concatenate([p.t for p in parts]))
         animation = Animation(shape_names=model.shape_names, weights=weights, R=R, t=t, fps=take.fps,
-                              units=calib.units, frames=np.arange(take.num_frames), start_timecode=take.start_timecode)
+                              units=calib.units, frames=take.first_frame + np.arange(take.num_frames),
+                              start_timecode=take.start_timecode)
     seconds = time.perf_counter() - started
     log.info("previewed %d frames in %.1f s (%.1f frames/s); %d without a view of the face", animation.num_frames,
              seconds, animation.num_frames / seconds, int((~ok).sum()))

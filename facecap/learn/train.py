@@ -1,10 +1,12 @@
-"""``train_init_model``: render scenes of a rig, train the network on them, write the model and its curves.
+"""``train_init_model``: render scenes of a rig and train the network on them.
 
 The scenes are rendered once into the work folder (:mod:`facecap.learn.dataset`). Training runs AdamW
 with a one-cycle learning rate over the epochs, each batch cut and augmented afresh
 (:mod:`facecap.learn.batches`). After every epoch the held-out scenes are scored (weight and identity MAE,
-and the fused head pose's errors, :mod:`facecap.learn.geometry`), a checkpoint is written (a rerun with the
-same settings resumes from it) and the validation curves are drawn to ``validation.png``.
+and the fused head pose's errors, :mod:`facecap.learn.geometry`), a checkpoint is written to the work
+folder (a rerun with the same settings resumes from it) and the validation curves are drawn to its
+``validation.png``, to watch while training runs. The caller publishes the model and the final curves
+(:func:`facecap.learn.modelfile.save_init_model`, :func:`plot_curves`).
 """
 
 import hashlib
@@ -28,11 +30,11 @@ from facecap.learn.config import TrainInitConfig
 from facecap.learn.dataset import SceneSet, generate_scenes, rig_fingerprint
 from facecap.learn.geometry import decode_views, fuse_views
 from facecap.learn.model import InitNet, NetOutput
-from facecap.learn.modelfile import InitModel, landmark_rig, save_init_model
+from facecap.learn.modelfile import InitModel, landmark_rig
 from facecap.progress import progress
 from facecap.rig.model import Rig
 
-__all__ = ["TrainResult", "train_init_model", "training_loss", "head_reference"]
+__all__ = ["TrainResult", "train_init_model", "training_loss", "head_reference", "plot_curves"]
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,10 @@ VALIDATION_SEED = 12345       # the validation batches' augmentation, the same e
 
 @dataclass
 class TrainResult:
-    """Where the model went, and how training went (one dict of figures per epoch)."""
+    """The trained model (on the CPU, eval mode), how training went (one dict of figures per epoch) and its
+    wall time in seconds (rendering the scenes included)."""
 
-    model_path: Path
-    curve_path: Path
+    model: InitModel
     history: list[dict[str, float]]
     seconds: float
 
@@ -121,8 +123,9 @@ def _validate(net: InitNet, scenes: SceneSet, config: TrainInitConfig, reference
     return {key: value / count for key, value in totals.items()}
 
 
-def _plot_curves(history: list[dict[str, float]], path: Path) -> None:
-    """Training and validation loss, validation weight MAE and fused pose errors per epoch; written whole."""
+def plot_curves(history: list[dict[str, float]], path: Path) -> Path:
+    """Training and validation loss, validation weight MAE and fused pose errors per epoch, as a PNG written
+    whole (a temporary file renamed into place); returns ``path``."""
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(16, 3.6))
     axes = fig.subplots(1, 4)
@@ -145,6 +148,7 @@ def _plot_curves(history: list[dict[str, float]], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=100)
     os.replace(tmp, path)
+    return path
 
 
 def _run_key(rig: Rig, config: TrainInitConfig) -> str:
@@ -153,17 +157,17 @@ def _run_key(rig: Rig, config: TrainInitConfig) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def train_init_model(rig: Rig, config: TrainInitConfig, out: str | Path, work: str | Path) -> TrainResult:
-    """Train the initialiser for ``rig`` and write it to ``out``.
+def train_init_model(rig: Rig, config: TrainInitConfig, work: str | Path) -> TrainResult:
+    """Train the initialiser for ``rig``.
 
     Args:
         rig: the rig whose weights the network predicts (Multi-PIE 68 landmarks needed for the crops).
         config: scenes, network and training settings.
-        out: the model file (:mod:`facecap.learn.modelfile`).
-        work: the folder of the cached scenes, the checkpoint, ``validation.png`` and ``history.json``.
+        work: the folder of the cached scenes, the checkpoint, ``validation.png`` and ``history.json``, kept
+            across runs: a run with the same rig and settings reuses the scenes and resumes the checkpoint.
     """
     started = time.perf_counter()
-    out, work = Path(out), Path(work)
+    work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     train = config.train
     if train.threads:
@@ -216,9 +220,8 @@ def train_init_model(rig: Rig, config: TrainInitConfig, out: str | Path, work: s
             torch.save({"key": key, "epoch": epoch + 1, "net": net.state_dict(), "optimiser": optimiser.state_dict(),
                         "schedule": schedule.state_dict(), "history": json.dumps(history)}, tmp)
             os.replace(tmp, checkpoint_path)
-            _plot_curves(history, curve)
+            plot_curves(history, curve)
             (work / "history.json").write_text(json.dumps(history, indent=1))
     model = InitModel(net=net.cpu().eval(), config=config.model, landmarks=landmark_rig(rig), reference=reference_np,
                       scale=scale, rig_fingerprint=rig_fingerprint(rig))
-    save_init_model(model, out)
-    return TrainResult(model_path=out, curve_path=curve, history=history, seconds=time.perf_counter() - started)
+    return TrainResult(model=model, history=history, seconds=time.perf_counter() - started)

@@ -21,14 +21,8 @@ from facecap.camera.undistort import LensWarp
 from facecap.checks import check_shape
 from facecap.errors import ShapeError
 from facecap.render import ops
-from facecap.render.shading import (
-    apply_camera_response,
-    atlas_uv,
-    composite,
-    sh_irradiance,
-    texture_atlas,
-    vertex_normals,
-)
+from facecap.render.shading import (apply_camera_response, atlas_uv, composite, sh_irradiance, texture_atlas,
+                                    vertex_normals)
 
 __all__ = ["RenderResult", "render_views", "render_attribute", "lens_warp_for"]
 

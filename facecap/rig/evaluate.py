@@ -1,6 +1,6 @@
 """Meshes from weights: numpy (float64, CPU solvers) and torch (any device, differentiable).
 
-Both follow FORMATS.md §3:
+Both follow docs/formats.md §3:
 ``X_head = neutral + identity @ identity_deltas + w @ shape_deltas + c(w) @ corrective_deltas``
 with corrective activations ``c_j(w) = prod_i w[keys[j, i]]`` over the used key slots, then
 ``X_world = R @ X_head + t``. Lengths are in the rig's units; convert the rig first

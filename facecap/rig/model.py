@@ -1,4 +1,4 @@
-"""The blendshape rig: a neutral mesh plus shape, corrective and identity offsets (FORMATS.md §3)."""
+"""The blendshape rig: a neutral mesh plus shape, corrective and identity offsets (docs/formats.md §3)."""
 
 import dataclasses
 from dataclasses import dataclass
@@ -9,7 +9,9 @@ from facecap.checks import check_shape
 from facecap.errors import FormatError
 from facecap.units import UNITS_IN_MM, unit_scale
 
-__all__ = ["Rig"]
+__all__ = ["Rig", "FACE_MATERIAL"]
+
+FACE_MATERIAL = "M_Face"  # the material of the face region in rigs that name one (ICT-FaceKit's)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,12 @@ class Rig:
             return np.arange(len(self.faces))
         return np.flatnonzero(self.material_opaque[self.face_material])
 
+    def face_region_faces(self) -> np.ndarray:
+        """[F'] indices of the face's triangles: those of the material ``FACE_MATERIAL``, else every opaque one."""
+        if FACE_MATERIAL in self.material_names and self.face_material is not None:
+            return np.flatnonzero(self.face_material == self.material_names.index(FACE_MATERIAL))
+        return self.opaque_faces()
+
     def subset(self, vertices: np.ndarray) -> "Rig":
         """The rig restricted to ``vertices`` ([N] indices); triangles with all corners kept survive.
 
@@ -151,6 +159,8 @@ def validate_rig(rig: Rig) -> None:
     if rig.units not in UNITS_IN_MM:
         _fail("units", f"expected one of {', '.join(UNITS_IN_MM)}, got {rig.units!r}")
     V = _check_array(rig.neutral, "V 3", "neutral", "f")["V"]
+    if V < 1:
+        _fail("neutral", "the rig has no vertices")
     _check_array(rig.faces, "F 3", "faces", "iu")
     _check_index(rig.faces, V, "faces")
     K = _check_array(rig.shape_deltas, f"K {V} 3", "shape_deltas", "f")["K"]

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 NEUTRAL_NAME = "neutral.obj"
 CORRECTIVE_SEPARATOR = "+"
 LANDMARK_FILES = ("landmarks.json", "landmarks.txt")
-MAX_CORRECTIVE_KEYS = 4  # FORMATS.md §3: corrective_keys is [C, 4]
+MAX_CORRECTIVE_KEYS = 4  # docs/formats.md §3: corrective_keys is [C, 4]
 _FLOAT_FORMAT = "%.9g"  # round-trips float32 exactly
 _FORBIDDEN_NAME_CHARS = set('/\\:*?"<>|')
 

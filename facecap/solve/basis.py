@@ -19,7 +19,7 @@ class DeltaBasis:
     """Shape and corrective offsets as columns over flattened coordinates (x0, y0, z0, x1, ...), float64.
 
     A mesh offset from the neutral is ``deltas @ w + corrective_deltas @ c(w)`` with corrective
-    activations ``c_j(w) = prod_i w[corrective_keys[j, i]]`` over the used key slots (FORMATS.md §3).
+    activations ``c_j(w) = prod_i w[corrective_keys[j, i]]`` over the used key slots (docs/formats.md §3).
 
     Attributes:
         deltas: [n, K] shape offsets, n = 3 * vertices, in the rig's units.

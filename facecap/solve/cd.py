@@ -17,13 +17,21 @@ Everything happens in Gram space: with ``A = [deltas, corrective_deltas]`` and a
 forming ``A^T A`` and ``A^T y_t`` once a sweep costs O(T (K + C) s) for s columns touched per
 controller, independent of n. The gradient ``A^T A a_t - A^T y_t`` is updated with a low-rank change
 after each coordinate and refreshed at every sweep.
+
+Threads: the solver's BLAS calls run on one thread (``SOLVER_BLAS_THREADS``, set with threadpoolctl
+for the duration of each solve, whatever the process's setting). Its calls are small (the Gram
+matrix once, then rank-one updates of [T, K + C] arrays per coordinate), so OpenBLAS's threads cost
+more to start and synchronise than they save, and where the cores are busy they spin against the
+other work (docs/decisions.md, "The CD solver's BLAS on one thread").
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from facecap.checks import check_shape
 from facecap.config import field
@@ -37,6 +45,7 @@ __all__ = ["DeltaBasis", "CDConfig", "CDResult", "solve_cd", "cd_objective"]
 log = logging.getLogger(__name__)
 
 CARRIED_FRAMES = 2  # a second difference reaches two frames back: interval mode freezes that many
+SOLVER_BLAS_THREADS = 1  # BLAS threads while solving (module docstring)
 
 
 @dataclass
@@ -213,6 +222,18 @@ def solve_cd(basis: DeltaBasis, targets: np.ndarray, config: CDConfig, warm_star
     Returns:
         :class:`CDResult` with weights [T, K] in [0, 1] and J.
     """
+    with _blas_controller().limit(limits=SOLVER_BLAS_THREADS, user_api="blas"):
+        return _solve_cd(basis, targets, config, warm_start, fixed_weights_mask)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The process's thread pools, found once (numpy's and scipy's BLAS are loaded by this module's imports)."""
+    return ThreadpoolController()
+
+
+def _solve_cd(basis: DeltaBasis, targets: np.ndarray, config: CDConfig, warm_start: np.ndarray | None,
+              fixed_weights_mask: np.ndarray | None) -> CDResult:
     _check_config(config)
     targets = np.asarray(targets, dtype=np.float64)
     T = check_shape(targets, f"T {basis.num_coords}", "targets")["T"]

@@ -12,6 +12,7 @@ from facecap.errors import FormatError, ShapeError
 from facecap.geometry.rotations import rigid_procrustes
 from facecap.rig.model import Rig
 from facecap.rig.obj import load_obj
+from facecap.rig.scale_check import check_mesh_scale
 from facecap.solve.cd import CDConfig, CDResult, DeltaBasis, solve_cd
 
 __all__ = ["SolveConfig", "load_target_meshes", "stable_vertices", "align_to_rig", "solve_mesh_sequence"]
@@ -37,11 +38,16 @@ def load_target_meshes(path: str | Path) -> np.ndarray:
         files = sorted(path.glob("*.obj"))
         if not files:
             raise FormatError(f"{path}: no .obj files in the folder")
-        return np.stack([load_obj(f).vertices for f in files])
+        meshes = [load_obj(f).vertices for f in files]
+        odd = next((f for f, m in zip(files, meshes) if m.shape != meshes[0].shape), None)
+        if odd is not None:
+            raise FormatError(f"{odd}: {len(meshes[files.index(odd)])} vertices, but {files[0].name} has "
+                              f"{len(meshes[0])}: the meshes must share the rig's topology")
+        return np.stack(meshes)
     try:
         with np.load(path, allow_pickle=False) as data:
             verts = np.asarray(data["vertices"], dtype=np.float64)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, TypeError, IndexError) as err:
         raise FormatError(f"{path}: expected an npz with key 'vertices' [T, V, 3] or a folder of OBJs ({err})") \
             from None
     if verts.ndim != 3 or verts.shape[-1] != 3:
@@ -65,7 +71,7 @@ def align_to_rig(meshes: np.ndarray, rig: Rig, vertices: np.ndarray) -> tuple[np
     Args:
         meshes: [T, V, 3] world-space meshes in the rig's units.
     Returns:
-        head [T, V, 3] = R^T (X - t), R [T, 3, 3], t [T, 3] with X ≈ R X_head + t (FORMATS.md §4).
+        head [T, V, 3] = R^T (X - t), R [T, 3, 3], t [T, 3] with X ≈ R X_head + t (docs/formats.md §4).
     """
     poses = [rigid_procrustes(rig.neutral[vertices], m[vertices]) for m in meshes]
     R = np.stack([p[0] for p in poses])
@@ -80,12 +86,23 @@ def solve_mesh_sequence(rig: Rig, meshes: np.ndarray, config: SolveConfig,
 
     Returns:
         The animation (weights, head pose: identity unless ``config.align``, units = the rig's) and the solver result.
+    Raises:
+        ShapeError / FormatError: no meshes, the wrong vertex count, non-finite coordinates.
+        FacecapError: the meshes' size is a power of ten off the rig's (another unit; see
+            :func:`facecap.rig.scale_check.check_mesh_scale`).
     """
     meshes = np.asarray(meshes, dtype=np.float64)
     if meshes.ndim != 3 or meshes.shape[1:] != (rig.num_vertices, 3):
         raise ShapeError(f"meshes must have shape [T, {rig.num_vertices}, 3] (the rig's vertices), "
                          f"got {list(meshes.shape)}")
     T = len(meshes)
+    if T == 0:
+        raise ShapeError("no meshes to solve (T = 0)")
+    bad = ~np.isfinite(meshes).all(axis=(1, 2))
+    if bad.any():
+        raise FormatError(f"{int(bad.sum())} of the {T} meshes hold NaN or infinite coordinates (first: mesh "
+                          f"{int(np.argmax(bad))})")
+    check_mesh_scale(rig, meshes)
     if config.align:
         head, R, t = align_to_rig(meshes, rig, stable_vertices(rig, config.stable_fraction))
     else:

@@ -1,4 +1,4 @@
-"""Synthetic takes with ground truth: render any rig's performance into calibrated cameras (FORMATS §2)."""
+"""Synthetic takes with ground truth: render any rig's performance into calibrated cameras (docs/formats.md §2)."""
 
 from facecap.synth.cameras import look_at, make_camera_ring
 from facecap.synth.motion import MotionConfig, random_animation

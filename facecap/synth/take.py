@@ -1,7 +1,7 @@
-"""Synthetic takes (FORMATS.md §2): render a rig's performance into calibrated cameras and write it out.
+"""Synthetic takes (docs/formats.md §2): render a rig's performance into calibrated cameras and write it out.
 
 The take holds one frame folder (png/jpg) or video (mp4) per camera, ``take.json``,
-``calibration.json`` and ``ground_truth.json``: the animation that made it (FORMATS §4) plus a
+``calibration.json`` and ``ground_truth.json``: the animation that made it (docs/formats.md §4) plus a
 ``generator`` block recording everything a fitter must recover or should never see (lights, SH
 coefficients, camera gains, sensor noise, seed). Rendering uses :func:`facecap.render.renderer.render_views`
 with supersampling (render at ``s`` times the size, then average ``s x s`` blocks, which keeps

@@ -1,10 +1,12 @@
 """2D face landmarks per camera and frame: the Landmarks2D container, its JSON file, and detection.
 
-File format ``facecap-landmarks`` v1 (JSON), the takes README's ``facecap-landmarks-gt`` plus optional keys:
+File format ``facecap-landmarks`` v1 (JSON, docs/formats.md §7), which also reads ``facecap-landmarks-gt``:
 ``{"format": "facecap-landmarks", "version": 1, "scheme": "multipie68", "frames": [0, 1, ...],
 "cameras": {name: {"points": [F][L][2] px, "visible": [F][L] bool, "confidence": [F][L] in [0, 1]}}}``.
-Pixels follow FORMATS.md (top-left pixel centre at (0, 0), distorted image coordinates).
+Pixels follow docs/formats.md (top-left pixel centre at (0, 0), distorted image coordinates).
 ``frames`` (optional) are take frame indices counted from the take's frame_range start.
+A point that is not a finite number (NaN, JSON null, inf) or lies beyond ±MAX_ABS_PX is a missing point
+(confidence 0), whatever ``visible`` says.
 """
 
 import hashlib
@@ -17,16 +19,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from facecap.checks import check_shape
-from facecap.errors import FacecapError, FormatError
+from facecap.errors import FacecapError, FormatError, FrameError
 from facecap.progress import progress
-from facecap.take.mediapipe_detector import (
-    MEDIAPIPE_TO_MULTIPIE68,
-    MULTIPIE68_CONFIDENCE,
-    MediaPipeFaceDetector,
-    check_model,
-    mediapipe_to_multipie68,
-    model_sha256,
-)
+from facecap.take.mediapipe_detector import (MEDIAPIPE_TO_MULTIPIE68, MULTIPIE68_CONFIDENCE, MediaPipeFaceDetector,
+                                             check_model, mediapipe_to_multipie68, model_sha256)
 from facecap.take.reader import Take
 
 __all__ = ["Landmarks2D", "save_landmarks", "load_landmarks", "detect_landmarks", "as_uint8", "LANDMARKS_FORMAT",
@@ -41,6 +37,7 @@ SCHEME_SIZES = {"multipie68": 68}
 # Bump when detection or the 68-point table changes, so cached results from older code are not reused.
 DETECTOR_CACHE_VERSION = 1
 JSON_DECIMALS = 3  # 1/1000 px is far below any detector's accuracy
+MAX_ABS_PX = 1e6  # no camera is a million pixels across: a coordinate beyond this is garbage, not a point
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,11 @@ class Landmarks2D:
     """Landmarks of every camera and frame.
 
     Attributes:
-        points: [T, C, L, 2] float64 px, distorted image coordinates, pixel centres at integers.
-        confidence: [T, C, L] float64 in [0, 1]; 0 = missing (no detection, not visible); points are
-            then meaningless (0).
+        points: [T, C, L, 2] float32 px, distorted image coordinates, pixel centres at integers (float32 holds
+            the files' thousandths of a pixel exactly up to 8192 px, in half the memory of a long take).
+        confidence: [T, C, L] float32 in [0, 1]; 0 = missing (no detection, not visible); points are
+            then meaningless. A point that is not finite or lies beyond ±MAX_ABS_PX, or whose confidence
+            is not finite, is made missing (confidence 0, point 0) with a warning.
         camera_names: C names, matching the calibration.
         scheme: landmark layout, "multipie68" (the rig's ``landmark_scheme``).
         frames: [T] int take frame indices (from the frame_range start), or None for 0..T-1.
@@ -63,8 +62,9 @@ class Landmarks2D:
     frames: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "points", np.asarray(self.points, dtype=np.float64))
-        object.__setattr__(self, "confidence", np.asarray(self.confidence, dtype=np.float64))
+        with np.errstate(over="ignore"):            # absurd magnitudes become inf, then missing points
+            object.__setattr__(self, "points", np.asarray(self.points, dtype=np.float32))
+            object.__setattr__(self, "confidence", np.asarray(self.confidence, dtype=np.float32))
         object.__setattr__(self, "camera_names", tuple(self.camera_names))
         dims = check_shape(self.points, "T C L 2", "landmark points")
         check_shape(self.confidence, f"{dims['T']} {dims['C']} {dims['L']}", "landmark confidence")
@@ -72,13 +72,25 @@ class Landmarks2D:
             raise FacecapError(f"{len(self.camera_names)} camera names for {dims['C']} cameras of landmarks")
         if self.scheme in SCHEME_SIZES and SCHEME_SIZES[self.scheme] != dims["L"]:
             raise FacecapError(f"scheme {self.scheme} has {SCHEME_SIZES[self.scheme]} landmarks, got {dims['L']}")
-        if not np.isfinite(self.confidence).all() or self.confidence.min(initial=0) < 0 or \
-                self.confidence.max(initial=0) > 1:
+        self._drop_non_finite()
+        if self.confidence.min(initial=0) < 0 or self.confidence.max(initial=0) > 1:
             raise FacecapError("landmark confidence must lie in [0, 1]")
         if self.frames is not None:
             frames = np.asarray(self.frames, dtype=np.int64)
             check_shape(frames, str(dims["T"]), "landmark frames")
             object.__setattr__(self, "frames", frames)
+
+    def _drop_non_finite(self) -> None:
+        """Points that are not finite or beyond ±MAX_ABS_PX, and non-finite confidences, become missing."""
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(self.points) <= MAX_ABS_PX).all(-1) | ~np.isfinite(self.confidence)
+        if not bad.any():
+            return
+        camera = np.nonzero(bad.any((0, 2)))[0]
+        log.warning("%d landmark points are NaN, null, inf or beyond ±%g px (cameras %s): they are missing points",
+                    int(bad.sum()), MAX_ABS_PX, ", ".join(self.camera_names[c] for c in camera))
+        object.__setattr__(self, "points", np.where(bad[..., None], 0.0, self.points))
+        object.__setattr__(self, "confidence", np.where(bad, 0.0, self.confidence))
 
     @property
     def num_frames(self) -> int:
@@ -97,11 +109,12 @@ class Landmarks2D:
         idx = [self.camera_names.index(n) for n in names]
         return Landmarks2D(self.points[:, idx], self.confidence[:, idx], tuple(names), self.scheme, self.frames)
 
-    def for_take(self, num_frames: int, source: str = "landmarks") -> "Landmarks2D":
-        """Row t is take frame t, for t < ``num_frames``: a file's ``frames`` place its rows; take frames it
-        lacks get no landmarks (the fit interpolates them) and its frames beyond the take are dropped, each
-        said in the log. Raises FormatError when it has none of the take's frames."""
-        numbers = self.frame_numbers
+    def for_take(self, num_frames: int, source: str = "landmarks", first_frame: int = 0) -> "Landmarks2D":
+        """Row t is take frame ``first_frame`` + t, for t < ``num_frames`` (a part of a take starts at
+        ``first_frame``): a file's ``frames`` place its rows; take frames it lacks get no landmarks (the fit
+        interpolates them) and its frames beyond the take are dropped, each said in the log. Raises
+        FormatError when it has none of the take's frames."""
+        numbers = self.frame_numbers - first_frame
         inside = (numbers >= 0) & (numbers < num_frames)
         if not inside.any():
             raise FormatError(f"{source}: its frames ({numbers.min()}..{numbers.max()}) are none of the take's "
@@ -162,9 +175,14 @@ def load_landmarks(path: str | Path) -> Landmarks2D:
     if not path.is_file():
         raise FormatError(f"landmarks file not found: {path}")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise FormatError(f"{path}: not valid JSON ({err})") from err
+    except OSError as err:
+        raise FormatError(f"{path}: cannot be read ({err.strerror})") from err
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: must hold a JSON object with keys 'format', 'version' and 'cameras', got a "
+                          f"{type(data).__name__}")
     if data.get("format") not in (LANDMARKS_FORMAT, LANDMARKS_GT_FORMAT):
         raise FormatError(f"{path}: 'format' must be {LANDMARKS_FORMAT!r} or {LANDMARKS_GT_FORMAT!r}, "
                           f"got {data.get('format')!r}")
@@ -180,11 +198,15 @@ def load_landmarks(path: str | Path) -> Landmarks2D:
                           + ", ".join(f"{n} {list(s)}" for n, s in shapes.items()))
     points = np.stack([p for p, _ in arrays.values()], axis=1)
     conf = np.stack([c for _, c in arrays.values()], axis=1)
-    if not np.isfinite(conf).all() or conf.min() < 0 or conf.max() > 1:
+    if (conf < 0).any() or (conf > 1).any():
         raise FormatError(f"{path}: 'confidence' values must lie in [0, 1]")
     scheme = data.get("scheme", "multipie68")
+    frames = data.get("frames")
+    if frames is not None and not (isinstance(frames, list) and all(isinstance(f, int) and not isinstance(f, bool)
+                                                                     for f in frames)):
+        raise FormatError(f"{path}: 'frames' must be a list of integer frame indices")
     try:
-        return Landmarks2D(points, conf, tuple(cams), scheme, data.get("frames"))
+        return Landmarks2D(points, conf, tuple(cams), scheme, frames)
     except FacecapError as err:
         raise FormatError(f"{path}: {err}") from err
 
@@ -247,7 +269,11 @@ def detect_landmarks(take: Take, model_path: str | Path, cache_dir: str | Path |
                 if detector is None:
                     detector = MediaPipeFaceDetector(model_path, min_detection_confidence)
                 for t, i in enumerate(frame_idx):
-                    mesh = detector.detect(as_uint8(take.frame_raw(cam, int(i))))
+                    try:
+                        mesh = detector.detect(as_uint8(take.frame_raw(cam, int(i))))
+                    except FrameError as err:           # that view has no landmarks; the fit leaves it out
+                        log.warning("no landmarks: %s", err)
+                        mesh = None
                     if mesh is not None:
                         points[t, c], found[t, c] = mediapipe_to_multipie68(mesh[:, :2]), True
                     bar.update(1)

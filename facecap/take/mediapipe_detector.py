@@ -20,7 +20,7 @@ MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/fa
              "face_landmarker.task")
 NUM_MEDIAPIPE_POINTS = 478
 # MediaPipe's normalised coordinates put the image's left edge at 0 and right edge at 1 (pixel corners);
-# facecap's pixel centres are integers (FORMATS.md), so x_px = x_norm * width - 0.5.
+# facecap's pixel centres are integers (docs/formats.md), so x_px = x_norm * width - 0.5.
 PIXEL_CENTRE_SHIFT = 0.5
 
 # Multi-PIE / iBUG 68 point -> MediaPipe face-mesh indices, averaged when two are given. Sources:
@@ -28,7 +28,7 @@ PIXEL_CENTRE_SHIFT = 0.5
 #   brows, eyes, outer lip corners/peaks/bottom, inner lip corners and centres.
 # - The "LM68_*" table (MediaPipe 468 -> dlib 68 maps) whose jaw is also yerfor/GeneFacePlusPlus
 #   utils/commons/face_alignment_utils.py (listed there right to left): jaw 0-16, nose line 27-30 and
-#   nose base 31-35. It tracks the jaw better than Peizhi Yan's (10.5 vs 14.7 px median on dev_ict_4cam).
+#   nose base 31-35. Its jaw follows the image's jaw more closely than Peizhi Yan's (docs/decisions.md).
 # - iBUG's definition for the in-between lip points: outer 49/53 halfway between the corner side and the
 #   peak (mean of MediaPipe 40+39 and 270+269), inner 61/63/65/67 halfway between corners and centres
 #   (MediaPipe 81, 311, 402, 178, as in the 20-point lip tables used with face_alignment).

@@ -15,15 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facecap.fit.config import FitConfig
+from facecap.fit.config import LossWeights
 from facecap.fit.linearise import linearise
-from facecap.fit.optimize import (
-    FIRST_APPEARANCE_ROUNDS,
-    data_normal_matrix,
-    initial_appearance,
-    sample_visibility,
-    sparsity_penalty,
-)
+from facecap.fit.optimize import (FIRST_APPEARANCE_ROUNDS, data_normal_matrix, initial_appearance, sample_visibility,
+                                  sparsity_penalty)
 from facecap.fit.problem import POSE_PARAMS, BatchObservations, FitModel, SequenceState
 
 __all__ = ["ShapeEvidence", "shape_evidence", "evidence_at"]
@@ -75,13 +70,13 @@ def shape_evidence(H: torch.Tensor, weights: torch.Tensor, prior_slope: torch.Te
 
 @torch.no_grad()
 def evidence_at(model: FitModel, state: SequenceState, frames: np.ndarray, obs: BatchObservations,
-                config: FitConfig) -> ShapeEvidence:
+                loss: LossWeights) -> ShapeEvidence:
     """The evidence of ``frames`` at the state's parameters, as the fit's data terms and prior see it:
     the appearance is solved there (from the state's, else from the images), the geometry held."""
     p = state.frame_params(torch.as_tensor(np.asarray(frames), device=state.weights.device))
     visible = sample_visibility(model, p)
     appearance = state.appearance if state.appearance is not None else initial_appearance(model, p, obs, visible)
-    lin = linearise(model, p, obs, visible, appearance, state.appearance_stats, config, FIRST_APPEARANCE_ROUNDS)
+    lin = linearise(model, p, obs, visible, appearance, state.appearance_stats, loss, FIRST_APPEARANCE_ROUNDS)
     K = p.weights.shape[1]
-    _, slope = sparsity_penalty(p.weights.to(torch.float64), config.loss.l1 / K, config.loss.l1_scale)
+    _, slope = sparsity_penalty(p.weights.to(torch.float64), loss.l1 / K, loss.l1_scale)
     return shape_evidence(data_normal_matrix(lin, K), p.weights, slope)

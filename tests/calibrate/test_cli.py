@@ -1,6 +1,8 @@
 """``facecap calibrate`` end to end on tiny rendered images, ``convert``, and the all-or-nothing promise."""
 
 import json
+import os
+import signal
 
 import cv2
 import numpy as np
@@ -83,3 +85,24 @@ def test_config_yaml_mirrors_defaults():
     from facecap.config import load_config
     path = Path(__file__).resolve().parents[2] / "configs" / "calibrate.yaml"
     assert load_config(CalibrateConfig, path) == CalibrateConfig()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_calibration_stopped_mid_run_keeps_the_previous_one_and_no_staging(tiny_shoot, tmp_path, capsys,
+                                                                             monkeypatch, stop):
+    _, dirs = tiny_shoot
+    out = tmp_path / "calib"
+    args = ["-q", "calibrate", "-c", f"left={dirs[0]}", "-c", f"right={dirs[1]}", "--board", "opencv_9x6",
+            "--out", str(out)]
+    assert main(args) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    from facecap.calibrate import api
+
+    def stopped(*args, **kwargs):                  # the signal arrives while overlays are already staged
+        assert list((out / ".facecap").glob("staging-*/overlays/*.png"))
+        os.kill(os.getpid(), stop)
+    monkeypatch.setattr(api, "solve_detections", stopped)
+    assert main([*args, "--all-overlays"]) == (143 if stop == signal.SIGTERM else 130)
+    assert "terminated" in capsys.readouterr().err or stop == signal.SIGINT
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not (out / ".facecap").exists()

@@ -8,7 +8,7 @@ from scipy.sparse import csr_matrix
 
 from facecap.calibrate.lm import levenberg_marquardt, robust_rho
 from facecap.calibrate.sources import natural_key, open_sources
-from facecap.errors import FacecapError
+from facecap.errors import FacecapError, FormatError
 
 
 def _write(folder, names, size=(40, 30)):
@@ -26,6 +26,21 @@ def test_folders_pair_by_name_or_order(tmp_path):
     a, c = open_sources([str(tmp_path / "a"), str(tmp_path / "c")])
     assert a.keys == c.keys == ("000000", "000001")
     assert sorted(["f10", "f2", "f1"], key=natural_key) == ["f1", "f2", "f10"]
+
+
+def test_a_truncated_board_image_is_an_error_naming_it(tmp_path):
+    (tmp_path / "a").mkdir()
+    image = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8), (5, 5), 2)
+    cv2.imwrite(str(tmp_path / "a" / "f1.jpg"), image)
+    data = (tmp_path / "a" / "f1.jpg").read_bytes()
+    (tmp_path / "a" / "f2.jpg").write_bytes(data[:len(data) // 2])
+    (src,) = open_sources([str(tmp_path / "a")])
+    frames = src.frames()
+    key, _, grey = next(frames)
+    reference = cv2.imread(str(tmp_path / "a" / "f1.jpg"), cv2.IMREAD_GRAYSCALE)       # libjpeg's own grey
+    assert key == "f1" and np.abs(grey.astype(int) - reference).max() <= 1
+    with pytest.raises(FormatError, match=r"camera 'a': cannot read image .*f2\.jpg: truncated or corrupt JPEG"):
+        next(frames)
 
 
 def test_video_is_sampled_and_streamed(tmp_path):

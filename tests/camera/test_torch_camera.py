@@ -6,17 +6,9 @@ import pytest
 import torch
 
 from facecap.camera.model import Calibration, Camera
-from facecap.camera.torch_camera import (
-    CameraTensors,
-    canvas_size,
-    near_far_from_points,
-    project_points,
-    project_points_with_jacobian,
-    scaled_intrinsics,
-    scaled_size,
-    world_to_camera,
-    world_to_clip,
-)
+from facecap.camera.torch_camera import (CameraTensors, canvas_size, near_far_from_points, project_points,
+                                         project_points_with_jacobian, scaled_intrinsics, scaled_size, world_to_camera,
+                                         world_to_clip)
 from facecap.errors import ShapeError
 
 # Scale of random distortion per coefficient (k1 k2 p1 p2 k3 k4 k5 k6 s1 s2 s3 s4 tauX tauY): a realistic lens.

@@ -4,14 +4,8 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
-from facecap.fit.appearance import (
-    Appearance,
-    facing_cosine,
-    photometric_samples,
-    sample_images,
-    sample_points,
-    solve_appearance,
-)
+from facecap.fit.appearance import (Appearance, facing_cosine, photometric_samples, sample_images, sample_points,
+                                    solve_appearance)
 from facecap.render.shading import sh_basis
 from facecap.rig import build_demo_head
 

@@ -3,16 +3,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from facecap.geometry import (
-    axis_angle_to_matrix,
-    euler_xyz_from_matrix,
-    matrix_from_euler_xyz,
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-    rigid_procrustes,
-    rotation_6d_to_matrix,
-    skew_matrix,
-)
+from facecap.geometry import (axis_angle_to_matrix, euler_xyz_from_matrix, matrix_from_euler_xyz, matrix_to_axis_angle,
+                              matrix_to_rotation_6d, rigid_procrustes, rotation_6d_to_matrix, skew_matrix)
 
 
 def _rx(a):

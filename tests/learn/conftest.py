@@ -4,7 +4,7 @@ import pytest
 
 from facecap.cli import main
 from facecap.rig import build_demo_head, save_rig
-from tests.fit.test_fit import _synthesize_tiny_take
+from tests.fit.conftest import synthesize_tiny_take
 
 # A train-init run of a few seconds: 12 scenes of 2 views at 32 px, 2 epochs.
 TINY_TRAINING = ["data.samples=12", "data.validation=4", "data.views=2", "data.chunk=8", "data.supersample=1",
@@ -17,7 +17,7 @@ TINY_TRAINING = ["data.samples=12", "data.validation=4", "data.views=2", "data.c
 def demo_take(tmp_path_factory):
     """(rig, take folder, truth): the demo head's 6-frame, 3-camera take with stand-in landmarks."""
     rig = build_demo_head()
-    return (rig, *_synthesize_tiny_take(rig, tmp_path_factory.mktemp("learn_take")))
+    return (rig, *synthesize_tiny_take(rig, tmp_path_factory.mktemp("learn_take")))
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,16 @@ def test_train_init_writes_a_model_its_curves_and_a_checkpoint(tiny_model):
     assert model.shape_names == build_demo_head().shape_names and model.config.crop_size == 32
     history = json.loads((work / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and all(np.isfinite(h["val_weight_mae"]) for h in history)
-    for name in ("validation.png", "checkpoint.pt", "config.yaml"):
+    for name in ("validation.png", "checkpoint.pt"):
         assert (work / name).is_file(), name
+    report = json.loads((model_path.parent / "init_model_report.json").read_text())
+    assert report["history"] == history and report["run"]["command_name"] == "train-init"
+    assert report["run"]["config"]["train"]["epochs"] == 2
+    assert sorted(report["run"]["files"]) == ["init_model.pt", "init_model_config.yaml", "init_model_report.json",
+                                              "init_model_validation.png"]
+    for name in report["run"]["files"]:
+        assert (model_path.parent / name).is_file(), name
+    assert not list(model_path.parent.glob(".*partial*"))
 
 
 def test_train_init_resumes_from_its_checkpoint(tiny_model, caplog):
@@ -36,6 +44,7 @@ def test_train_init_reports_a_rig_without_landmarks(tmp_path, capsys):
     code = main(["train-init", "--rig", str(tmp_path / "rig.npz"), "-o", str(tmp_path / "m.pt"), "--set",
                  "data.samples=2"])
     assert code == 2 and "landmark" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_dir()) == ["rig.npz"]      # nothing published
 
 
 def test_preview_writes_the_fits_exports(tiny_model, demo_take, tmp_path):
@@ -51,8 +60,11 @@ def test_preview_writes_the_fits_exports(tiny_model, demo_take, tmp_path):
         assert anim.weights.min() >= 0 and anim.weights.max() <= 1
         report = json.loads((out / "preview.json").read_text())
         assert report["frames"] == 6 and report["frames_per_second"] > 0 and report["interpolated_frames"] == []
-        for name in ("animation.csv", "livelink.csv", "weights.png", "meshes_head.npz", "config.yaml"):
-            assert (out / name).is_file(), name
+        run = json.loads((out / "run.json").read_text())
+        assert run["complete"] and run["command_name"] == "preview"
+        for name in ("animation.csv", "livelink.csv", "animation.glb", "weights.png", "meshes_head.npz",
+                     "config.yaml"):
+            assert (out / name).is_file() and name in run["files"], name
 
 
 def test_preview_errors_are_clean(tiny_model, demo_take, tmp_path, capsys):
@@ -65,3 +77,15 @@ def test_preview_errors_are_clean(tiny_model, demo_take, tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     assert main(["preview", str(take), "--model", str(tmp_path / "bad.pt"), "-o", str(tmp_path / "o")]) == 2
     assert "not a facecap init model" in capsys.readouterr().err
+
+
+def test_preview_that_fails_leaves_the_previous_preview(tiny_model, demo_take, tmp_path):
+    rig_path, model_path, _ = tiny_model
+    _, take, _ = demo_take
+    out = tmp_path / "preview"
+    args = ["preview", str(take), "--model", str(model_path), "-o", str(out)]
+    assert main([*args, "--set", f"landmarks.landmarks_file={take / 'landmarks.json'}"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main([*args, "--set", f"landmarks.landmarks_file={tmp_path / 'missing.json'}"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+

@@ -6,17 +6,8 @@ import pytest
 import torch
 
 from facecap.errors import ShapeError
-from facecap.render.shading import (
-    SH_C0,
-    apply_camera_response,
-    atlas_uv,
-    composite,
-    sh_basis,
-    sh_from_lights,
-    sh_irradiance,
-    texture_atlas,
-    vertex_normals,
-)
+from facecap.render.shading import (SH_C0, apply_camera_response, atlas_uv, composite, sh_basis, sh_from_lights,
+                                    sh_irradiance, texture_atlas, vertex_normals)
 
 F64 = torch.float64
 

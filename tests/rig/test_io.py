@@ -96,6 +96,10 @@ def _arrays(rng) -> dict:
     ({"uv_faces": np.full((4, 3), 7, np.int32)}, "'uv_faces'.*indices"),
     ({"landmark_vertices": np.array([0, 99], np.int32)}, "'landmark_vertices'.*indices"),
     ({"landmark_scheme": np.array(["a", "b"])}, "'landmark_scheme'.*scalar"),
+    ({"neutral": np.zeros((0, 3), np.float32), "shape_deltas": np.zeros((3, 0, 3), np.float32),
+      "corrective_deltas": np.zeros((2, 0, 3), np.float32)}, "'neutral'.*the rig has no vertices"),
+    ({"neutral": np.array(1.0, np.float32)}, r"bad\.npz: a rig key does not read"),
+    ({"version": np.array("one")}, r"bad\.npz: a rig key does not read"),
 ])
 def test_validation_names_the_key(tmp_path, rng, change, match):
     arrays = _arrays(rng)
@@ -121,6 +125,12 @@ def test_missing_and_unreadable_files(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(FormatError, match="junk.npz: not a readable npz"):
         load_rig(tmp_path / "junk.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(FormatError, match="empty.npz: the rig file is empty"):
+        load_rig(tmp_path / "empty.npz")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(FormatError, match=r"array.npy: a single \.npy array, not a rig npz"):
+        load_rig(tmp_path / "array.npy")
 
 
 def test_constructor_validates(rng):

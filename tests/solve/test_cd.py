@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from facecap.errors import ConfigError, ShapeError
 from facecap.rig import Rig, evaluate_rig
 from facecap.solve import CDConfig, DeltaBasis, cd_objective, solve_cd
+from facecap.solve.cd import SOLVER_BLAS_THREADS
 
 
 def tiny_rig(rng, V=40, K=6, correctives=True) -> Rig:
@@ -133,3 +135,24 @@ def test_guards(rng):
         DeltaBasis(basis.deltas, basis.corrective_deltas[:, :1], np.array([[0, 99, -1, -1]]))
     with pytest.raises(ShapeError, match="vertices must be"):
         DeltaBasis.from_rig(rig, vertices=np.array([10_000]))
+
+
+class _RecordingBasis(DeltaBasis):
+    """A basis that records the BLAS thread counts in force whenever the solver asks for activations."""
+
+    def activations(self, W: np.ndarray) -> np.ndarray:
+        self.blas_threads.update(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return super().activations(W)
+
+
+def test_solves_on_one_blas_thread_and_restores_the_callers(rng):
+    rig = tiny_rig(rng)
+    plain = DeltaBasis.from_rig(rig)
+    basis = _RecordingBasis(plain.deltas, plain.corrective_deltas, plain.corrective_keys)
+    Y = plain.evaluate(smooth_weights(rng, 12, rig.num_shapes))
+    object.__setattr__(basis, "blas_threads", set())
+    with threadpool_limits(limits=2, user_api="blas"):
+        solve_cd(basis, Y, CDConfig())
+        after = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    assert basis.blas_threads == {SOLVER_BLAS_THREADS}
+    assert after == {2}

@@ -1,11 +1,13 @@
 """``facecap solve`` end to end on a tiny rig, and the sequence helpers behind it."""
 
+import re
+
 import numpy as np
 import pytest
 
 from facecap.animation import load_animation_json
 from facecap.cli import main
-from facecap.errors import FormatError, ShapeError
+from facecap.errors import FacecapError, FormatError, ShapeError
 from facecap.export import write_mesh_sequence
 from facecap.geometry.rotations import rigid_procrustes
 from facecap.rig import Rig, evaluate_rig, save_rig
@@ -86,3 +88,36 @@ def test_sequence_guards(tmp_path, rng):
     rig = tiny_rig(rng)
     with pytest.raises(ShapeError, match="stable_fraction must lie"):
         solve_mesh_sequence(rig, evaluate_rig(rig, weights(3, 4)), SolveConfig(align=True, stable_fraction=0.0))
+
+
+def test_sequence_rejects_empty_non_finite_and_wrongly_scaled_meshes(tmp_path, rng):
+    rig = tiny_rig(rng)
+    meshes = evaluate_rig(rig, weights(4, rig.num_shapes))
+    with pytest.raises(ShapeError, match=r"no meshes to solve \(T = 0\)"):
+        solve_mesh_sequence(rig, meshes[:0], SolveConfig())
+    meshes[2, 5, 1] = np.nan
+    with pytest.raises(FormatError, match=r"1 of the 4 meshes hold NaN or infinite coordinates \(first: mesh 2\)"):
+        solve_mesh_sequence(rig, meshes, SolveConfig())
+    cm = rig.replace(units="cm", neutral=rig.neutral / 10, shape_deltas=rig.shape_deltas / 10,
+                     corrective_deltas=rig.corrective_deltas / 10)
+    with pytest.raises(FacecapError, match="they are probably in mm, the rig in cm"):
+        solve_mesh_sequence(cm, evaluate_rig(rig, weights(4, rig.num_shapes)), SolveConfig())
+
+
+def test_solve_command_names_bad_mesh_files(tmp_path, rng, capsys):
+    rig = tiny_rig(rng)
+    save_rig(rig, tmp_path / "rig.npz")
+    args = ["solve", "--rig", str(tmp_path / "rig.npz"), "--out", str(tmp_path / "out"), "--meshes"]
+    np.savez(tmp_path / "empty.npz", vertices=np.zeros((0, rig.num_vertices, 3)))
+    np.save(tmp_path / "array.npy", np.zeros((2, rig.num_vertices, 3)))
+    (tmp_path / "objs").mkdir()
+    write_mesh_sequence(evaluate_rig(rig, weights(2, rig.num_shapes)), rig.faces, tmp_path / "objs", as_obj=True)
+    first = sorted((tmp_path / "objs").glob("*.obj"))[0]
+    first.write_text("\n".join(first.read_text().splitlines()[1:]))          # one vertex fewer
+    for meshes, message in [("empty.npz", "no meshes to solve"), ("array.npy", "expected an npz with key 'vertices'"),
+                            ("objs", "frame_000001.obj: 30 vertices, but frame_000000.obj has 29")]:
+        assert main([*args, str(tmp_path / meshes)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()
+

@@ -1,4 +1,4 @@
-"""Synthetic takes: camera ring, random performance, the written take (FORMATS §2) and `facecap synth`."""
+"""Synthetic takes: camera ring, random performance, the written take (docs/formats.md §2) and `facecap synth`."""
 
 import json
 
@@ -78,7 +78,7 @@ def test_synthesize_take_follows_formats(tmp_path, tiny_head):
     gen = truth.extra["generator"]
     assert gen["name"] == "facecap.synth" and set(gen["camera_gains"]) == {"cam00", "cam01"}
     assert len(gen["lighting"]["sh"]) == 9 and gen["noise_sigma"] == 2.0
-    # The take reader (FORMATS §2) opens it, and the head covers the projection of its centroid.
+    # The take reader (docs/formats.md §2) opens it, and the head covers the projection of its centroid.
     opened = open_take(out, loaded)
     assert opened.num_frames == 3 and opened.camera_names == ["cam00", "cam01"]
     head = tiny_head.in_units("mm")

@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 
 from facecap.errors import FacecapError, FormatError, ShapeError
-from facecap.take import (
-    MULTIPIE68_GROUPS,
-    Landmarks2D,
-    MediaPipeFaceDetector,
-    detect_landmarks,
-    load_landmarks,
-    mediapipe_to_multipie68,
-    open_take,
-    save_landmarks,
-)
+from facecap.take import (MULTIPIE68_GROUPS, Landmarks2D, MediaPipeFaceDetector, detect_landmarks, load_landmarks,
+                          mediapipe_to_multipie68, open_take, save_landmarks)
 from facecap.take.mediapipe_detector import MEDIAPIPE_TO_MULTIPIE68, PIXEL_CENTRE_SHIFT
 from tests.conftest import shared_path
 
@@ -67,6 +59,40 @@ def test_guards(tmp_path):
         bad.write_text(json.dumps(data))
         with pytest.raises(FormatError, match=match):
             load_landmarks(bad)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), None, float("inf"), -1e300, 2e6])
+def test_a_non_finite_or_absurd_point_is_a_missing_point(tmp_path, rng, caplog, bad):
+    """Whatever 'visible' says: such a point is never used (a NaN once crashed the photometric fit)."""
+    lm = Landmarks2D(rng.uniform(0, 500, (2, 2, 68, 2)), np.ones((2, 2, 68)), ("a", "b"))
+    save_landmarks(lm, tmp_path / "lm.json")
+    data = json.loads((tmp_path / "lm.json").read_text())
+    data["cameras"]["b"]["points"][1][7][0] = bad           # visible stays true
+    data["cameras"]["b"]["confidence"][0][3] = None          # a null confidence is a missing point too
+    (tmp_path / "lm.json").write_bytes(json.dumps(data).replace("Infinity", "1e999").encode())
+    back = load_landmarks(tmp_path / "lm.json")
+    missing = np.zeros((2, 2, 68), bool)
+    missing[1, 1, 7] = missing[0, 1, 3] = True
+    np.testing.assert_array_equal(back.confidence == 0, missing)
+    assert np.isfinite(back.points).all() and back.points[1, 1, 7].tolist() == [0, 0]
+    np.testing.assert_allclose(back.points[~missing], lm.points[~missing], atol=1e-3)
+    assert "2 landmark points are NaN, null, inf or beyond" in caplog.text and "cameras b" in caplog.text
+    direct = Landmarks2D(np.where(missing[..., None], bad if bad is not None else np.nan, lm.points),
+                         lm.confidence, ("a", "b"))
+    np.testing.assert_array_equal(direct.confidence == 0, missing)
+
+
+@pytest.mark.parametrize("text, match", [("[1, 2]", "must hold a JSON object .* got a list"),
+                                         ("\"x\"", "must hold a JSON object"),
+                                         ("{", "not valid JSON"),
+                                         (b"\xff\xfe{", "not valid JSON"),
+                                         ('{"format": "facecap-landmarks", "version": 1, "frames": ["a"], "cameras": '
+                                          '{"a": {"points": [[[0, 0]]]}}}', "'frames' must be a list of integer")])
+def test_a_malformed_landmarks_file_is_a_format_error_naming_it(tmp_path, text, match):
+    path = tmp_path / "lm.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(FormatError, match=f"lm.json: {match}"):
+        load_landmarks(path)
 
 
 def test_a_files_frames_are_placed_on_the_takes(rng, caplog):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facecap.camera.model import Calibration, Camera, load_calibration
-from facecap.errors import ConfigError, FacecapError, FormatError
+from facecap.errors import ConfigError, DamagedFrameError, FacecapError, FormatError, MissingFrameError
 from facecap.take import FrameCache, open_take
 from tests.conftest import shared_path
 from tests.take.coded_frames import H, W, decode, write_mp4, write_png_folder
@@ -127,8 +127,9 @@ def test_errors(tmp_path):
     with open_take(tmp_path, calibration=_calib(["cam1", "cam0"])) as take:
         assert take.camera_names == ["cam1", "cam0"] and take.calibration.names == ["cam1", "cam0"]
         (tmp_path / "cam0" / "f3.png").write_bytes(b"not a png")
-        with pytest.raises(FacecapError, match="cannot read frame .*f3.png"):
+        with pytest.raises(DamagedFrameError, match=r"camera 'cam0' \(take frame 3, file frame 3\): .*f3.png") as err:
             take.frame("cam0", 3)
+        assert (err.value.camera, err.value.frame, err.value.path.name) == ("cam0", 3, "f3.png")
     (tmp_path / "take.json").write_text(json.dumps({"frame_range": [3, 1]}))
     with pytest.raises(FormatError, match="'frame_range' must be"):
         open_take(tmp_path)
@@ -169,3 +170,131 @@ def test_dev_take():
         jpeg = cv2.imread(str(path / "cam00" / "000059.jpg"))[:, :, ::-1] / 255.0
         np.testing.assert_allclose(frames[0], jpeg, atol=1e-6)
         assert len(take.cache) <= 8
+
+
+def test_frames_are_matched_by_the_number_in_their_names(tmp_path, caplog):
+    numbers = [10, 11, 12, 14, 15]                    # file 13 is missing
+    write_png_folder(tmp_path / "cam0", numbers, [f"shot_cam0_{n:04d}.png" for n in numbers])
+    write_png_folder(tmp_path / "cam1", range(10, 16), [f"{n}.png" for n in range(10, 16)])
+    with open_take(tmp_path) as take:
+        assert take.num_frames == 6
+        assert [decode(take.frame("cam0", i)) for i in (0, 1, 2, 4, 5)] == [10, 11, 12, 14, 15]  # no shift
+        with pytest.raises(MissingFrameError, match=r"camera 'cam0' \(take frame 3, file frame 3\).*numbered 13"):
+            take.frame("cam0", 3)
+        assert decode(take.frame("cam1", 3)) == 13    # the other camera's view of frame 3 is there
+    assert "1 of the frame files numbered 10..15 are missing" in caplog.text
+
+
+def test_names_without_frame_counters_keep_natural_order(tmp_path):
+    names = ["b.png", "a2.png", "a10.png"]           # 'b' has no number: natural sort order of the names
+    write_png_folder(tmp_path / "cam0", [0, 1, 2], names)
+    stamps = ["t1000.png", "t1033.png", "t1067.png"]  # time stamps in ms, not frame counters
+    write_png_folder(tmp_path / "cam1", [0, 1, 2], stamps)
+    with open_take(tmp_path) as take:
+        assert [decode(take.frame(0, i)) for i in range(3)] == [1, 2, 0]
+        assert take.num_frames == 3 and [decode(take.frame(1, i)) for i in range(3)] == [0, 1, 2]
+
+
+def _jpeg_bytes():
+    from tests.take.coded_frames import coded_frame
+    ok, data = cv2.imencode(".jpg", cv2.GaussianBlur(coded_frame(5), (5, 5), 2), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return data.tobytes()
+
+
+@pytest.mark.parametrize("damage", ["jpeg cut in half", "jpeg with garbage inside", "png bad crc", "png cut short",
+                                    "garbage bytes", "empty file", "other size"])
+def test_a_damaged_frame_is_detected_not_decoded(tmp_path, damage):
+    write_png_folder(tmp_path / "cam0", range(3))
+    jpeg = _jpeg_bytes()
+    png = (tmp_path / "cam0" / "f1.png").read_bytes()
+    (tmp_path / "cam0" / "f1.png").unlink()
+    target = tmp_path / "cam0" / ("f1.jpg" if damage.startswith("jpeg") else "f1.png")
+    if damage == "jpeg cut in half":
+        data = jpeg[:len(jpeg) // 2]
+    elif damage == "jpeg with garbage inside":
+        k = len(jpeg) // 2
+        data = jpeg[:k] + np.random.default_rng(0).integers(0, 256, 64, np.uint8).tobytes() + jpeg[k + 64:]
+    elif damage == "png bad crc":
+        k = png.index(b"IDAT")
+        data = png[:k + 10] + bytes([png[k + 10] ^ 0xFF]) + png[k + 11:]
+    elif damage == "png cut short":
+        data = png[:len(png) // 2]
+    elif damage == "garbage bytes":
+        data = np.random.default_rng(1).integers(0, 256, 3000, np.uint8).tobytes()
+    elif damage == "empty file":
+        data = b""
+    else:
+        ok, data = cv2.imencode(".png", np.zeros((H // 2, W, 3), np.uint8))
+        data = data.tobytes()
+    target.write_bytes(data)
+    with open_take(tmp_path) as take:
+        assert decode(take.frame(0, 0)) == 0 and decode(take.frame(0, 2)) == 2
+        with pytest.raises(DamagedFrameError, match=rf"camera 'cam0' \(take frame 1.*{target.name}") as err:
+            take.frame(0, 1)
+        assert err.value.path == target and err.value.frame == 1 and err.value.reason
+
+
+def test_an_intact_jpeg_decodes_as_opencv_decodes_it(tmp_path):
+    write_png_folder(tmp_path / "cam0", [0])
+    (tmp_path / "cam0" / "f0.png").unlink()
+    (tmp_path / "cam0" / "f0.jpg").write_bytes(_jpeg_bytes())
+    with open_take(tmp_path) as take:
+        frame = take.frame_raw(0, 0)
+    np.testing.assert_array_equal(frame, cv2.imread(str(tmp_path / "cam0" / "f0.jpg"))[:, :, ::-1])
+
+
+def test_a_video_that_ends_early_is_a_damaged_frame(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from facecap.take import sources
+    write_mp4(tmp_path / "cam0.mp4", 10)
+    read_frames = imageio_ffmpeg.read_frames
+
+    def short(path, input_params=None, **kwargs):  # each decode stops after 3 frames, as at a broken packet
+        gen = read_frames(path, input_params=input_params, **kwargs)
+        yield next(gen)
+        for _, frame in zip(range(3), gen):
+            yield frame
+        gen.close()
+    with open_take(tmp_path) as take:
+        monkeypatch.setattr(sources.imageio_ffmpeg, "read_frames", short)
+        assert [decode(take.frame(0, i)) for i in range(3)] == [0, 1, 2]
+        with pytest.raises(DamagedFrameError, match=r"camera 'cam0' \(take frame 3.*the stream ends before it"):
+            take.frame(0, 3)
+        assert decode(take.frame(0, 7)) == 7          # a later read seeks past the damage
+
+
+def test_a_calibrated_camera_missing_from_the_take_is_named(tmp_path):
+    write_png_folder(tmp_path / "cam0", range(3))
+    write_png_folder(tmp_path / "cam1", range(3))
+    (tmp_path / "cam2").mkdir()                      # empty
+    for folder in (".facecap", "fit"):               # hidden, or a fit's output folder: never a camera
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "weights.png"), np.zeros((H, W, 3), np.uint8))
+    (tmp_path / "fit" / "run.json").write_text("{}")
+    calib = _calib(["cam0", "cam1", "cam2"])
+    with pytest.raises(FacecapError, match=r"camera\(s\) cam2 of the calibration have no frames in the take"):
+        open_take(tmp_path, calib)
+    with open_take(tmp_path, calib, cameras=["cam1", "cam0"]) as take:
+        assert take.camera_names == ["cam0", "cam1"] and take.calibration.names == ["cam0", "cam1"]
+    with open_take(tmp_path, calib, cameras=["cam1"]) as take:
+        assert take.camera_names == ["cam1"]
+    with pytest.raises(FacecapError, match=r"camera\(s\) cam2 to use have no frames in the take"):
+        open_take(tmp_path, calib, cameras=["cam0", "cam2"])
+    (tmp_path / "take.json").write_text(json.dumps({"cameras": {"cam0": {}, "cam1": {"frame_offset": 0}}}))
+    with open_take(tmp_path, calib) as take:          # take.json says which cameras the take has
+        assert take.camera_names == ["cam0", "cam1"]
+    (tmp_path / "take.json").write_text(json.dumps({"cameras": ["cam0", "cam1"]}))
+    with pytest.raises(FormatError, match="'cameras' must map camera names"):
+        open_take(tmp_path, calib)
+
+
+def test_an_unreadable_take_json_is_a_format_error(tmp_path):
+    write_png_folder(tmp_path / "cam0", range(2))
+    (tmp_path / "take.json").write_bytes(b"\xff\xfe\x00{")
+    with pytest.raises(FormatError, match="take.json: not valid JSON"):
+        open_take(tmp_path)
+    (tmp_path / "take.json").unlink()
+    (tmp_path / "take.json").mkdir()
+    with pytest.raises(FormatError, match="take.json: cannot be read"):
+        open_take(tmp_path)

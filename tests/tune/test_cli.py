@@ -20,7 +20,13 @@ def test_tune_rig_command(tmp_path, ict_face_rig):
     assert tuned.shape_names == load_rig(rig_path).shape_names
     report = json.loads((tmp_path / "out" / "tuned_report.json").read_text())
     assert {"train", "holdout"} <= set(report["summary"])
-    assert (tmp_path / "out" / "config.yaml").is_file()
+    assert report["run"]["complete"] and report["run"]["command"][:2] == ["facecap", "tune-rig"]
+    assert report["run"]["config"]["tracker"] == "ls" and report["run"]["versions"]["numpy"] == np.__version__
+    from facecap.config import load_config
+    from facecap.tune import TuneConfig
+    assert load_config(TuneConfig, tmp_path / "out" / "tuned_config.yaml").tracker == "ls"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tuned.npz", "tuned_config.yaml",
+                                                                   "tuned_report.json"]
 
 
 def test_tune_rig_bad_expressions(tmp_path, ict_face_rig, capsys):

@@ -10,16 +10,8 @@ is projected along -z onto the surface and snapped to the nearest vertex, the in
 
 import numpy as np
 
-from facecap.rig.demo.sdf import (
-    EYE_CENTRE,
-    EYE_HALF_WIDTH,
-    MOUTH_HALF_WIDTH,
-    NOSE_TIP,
-    head_sdf,
-    lid_curve,
-    lip_outline,
-    mouth_line_y,
-)
+from facecap.rig.demo.sdf import (EYE_CENTRE, EYE_HALF_WIDTH, MOUTH_HALF_WIDTH, NOSE_TIP, head_sdf, lid_curve,
+                                  lip_outline, mouth_line_y)
 from facecap.rig.demo.surface import HeadMesh
 
 __all__ = ["landmark_vertices", "NUM_LANDMARKS"]

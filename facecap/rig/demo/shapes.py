@@ -13,16 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facecap.rig.demo.sdf import (
-    EYE_CENTRE,
-    EYE_HALF_WIDTH,
-    MOUTH_HALF_WIDTH,
-    MOUTH_Y,
-    lid_curve,
-    mouth_line_y,
-    mouth_polar_angle,
-    polar_angle,
-)
+from facecap.rig.demo.sdf import (EYE_CENTRE, EYE_HALF_WIDTH, MOUTH_HALF_WIDTH, MOUTH_Y, lid_curve, mouth_line_y,
+                                  mouth_polar_angle, polar_angle)
 from facecap.rig.demo.surface import LOWER_LIP, MOUTH_CORNER, UPPER_LIP, HeadMesh
 
 __all__ = ["RigOffsets", "build_offsets", "vertex_normals", "lowerness", "JAW_OPEN_DEGREES", "IDENTITY_NAMES"]
