@@ -13,9 +13,8 @@ For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes), with the 
 - the preview (``facecap preview`` with its defaults: crops from every frame's landmarks), its frames/s
   (the median of --repeats runs, model loading excluded) and its accuracy;
 - with --fit, the photometric fit from the landmark start (its config plus --fit-set) and from the
-  network's start (plus --network-fit-set, e.g. a shortened schedule): accuracy and seconds of each.
-  The network's start goes in where the fit calls ``initialise_from_landmarks`` for its first start (the
-  keyframes' re-initialisation keeps the landmarks), standing in for ``init.model`` until the fit has it.
+  network's start (``init.model``, plus --network-fit-set, e.g. a schedule without keyframes): accuracy
+  and seconds of each; the speed-up is the ratio of their times after the landmarks.
 Landmarks come from MediaPipe (cached under --out) or from the takes' landmarks_gt.json.
 """
 
@@ -89,27 +88,16 @@ def _preview(name: str, model, rig, settings: list[str], repeats: int, out: Path
             "frames_per_second_runs": fps}
 
 
-def _fits(name: str, model, rig, settings: list[str], baseline_set: list[str], network_set: list[str],
+def _fits(name: str, model_path: Path, rig, settings: list[str], baseline_set: list[str], network_set: list[str],
           out: Path) -> dict:
     """The photometric fit from the landmark start, and from the network's (see the module docstring)."""
     take_path = TAKES / name
     truth = load_animation_json(take_path / "ground_truth.json")
     rows = {}
-    landmark_init = pipeline.initialise_from_landmarks
-    for label, extra in (("from_landmarks", baseline_set), ("from_network", network_set)):
+    for label, extra in (("from_landmarks", baseline_set), ("from_network", [f"init.model={model_path}",
+                                                                              *network_set])):
         config = load_config(FitConfig, None, settings + ["qa_video=false"] + extra)
-
-        def network_start(landmarks, calibration, track, init_config, identity=None):
-            if identity is not None:                   # the keyframes' re-initialisation keeps the landmarks
-                return landmark_init(landmarks, calibration, track, init_config, identity=identity)
-            with open_take(take_path, calibration) as take:
-                return initialise_from_network(model, take, landmarks, take.calibration, track)
-        if label == "from_network":
-            pipeline.initialise_from_landmarks = network_start
-        try:
-            result = fit_take(take_path, take_path / "calibration.json", rig, config, out / name / label)
-        finally:
-            pipeline.initialise_from_landmarks = landmark_init
+        result = fit_take(take_path, take_path / "calibration.json", rig, config, out / name / label)
         rows[label] = {**_score(rig, result.animation, truth), "seconds": result.seconds,
                        "settings": extra}
     base, net = rows["from_landmarks"]["seconds"], rows["from_network"]["seconds"]
@@ -142,7 +130,8 @@ def main() -> int:
         row = {"take": name, "landmarks": args.landmarks, **_starts(name, model, rig, settings, args.out),
                "preview": _preview(name, model, rig, settings, args.repeats, args.out)}
         if args.fit:
-            row["fit"] = _fits(name, model, rig, settings, args.fit_set, args.fit_set + args.network_set, args.out)
+            row["fit"] = _fits(name, args.model, rig, settings, args.fit_set, args.fit_set + args.network_set,
+                               args.out)
         rows.append(row)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_init.json").write_text(json.dumps(rows, indent=1))

@@ -3,11 +3,13 @@
 :func:`predict_frames` cuts each view's crop from its box (:mod:`facecap.learn.crops`), runs the network
 on all views of a batch of frames at once, and fuses the views' poses (:mod:`facecap.learn.geometry`).
 :func:`initialise_from_network` does that over a whole take, with the boxes of its landmarks, and returns
-what :func:`facecap.fit.init.initialise_from_landmarks` returns, so the fit can start from either.
+what :func:`facecap.fit.init.initialise_from_landmarks` returns, so the fit can start from either;
+:func:`network_start` is the fit's start with ``init.model``: the network's weights, each frame with the
+head pose (the network's or the landmark start's) that lies closer to the triangulated landmarks.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -30,7 +32,7 @@ from facecap.take.reader import Take
 from facecap.units import unit_scale
 
 __all__ = ["Boxes", "FramePredictions", "predict_frames", "boxes_from_landmarks", "boxes_from_pose",
-           "initialise_from_network", "rig_identity_matches"]
+           "initialise_from_network", "network_start", "rig_identity_matches"]
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +154,16 @@ def _to_rig_order(model: InitModel, rig: Rig, weights: np.ndarray) -> np.ndarray
     return weights[:, [model.shape_names.index(n) for n in rig.shape_names]]
 
 
+def _landmark_residual(rig: Rig, weights: np.ndarray, identity: np.ndarray, R: np.ndarray, t: np.ndarray,
+                       X: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """[T] RMS distance of the posed rig's landmarks to the [T, L, 3] triangulated ones where ``valid``."""
+    posed = evaluate_rig(rig, weights, identity, R, t, vertices=np.asarray(rig.landmark_vertices))
+    err = np.where(valid, np.linalg.norm(posed - np.nan_to_num(X), axis=-1), 0.0)
+    return np.sqrt((err ** 2).sum(1) / np.maximum(valid.sum(1), 1))
+
+
 def initialise_from_network(model: InitModel, take: Take, landmarks: Landmarks2D, calibration: Calibration,
-                            rig: Rig, batch_frames: int = 8) -> Initialisation:
+                            rig: Rig, batch_frames: int = 8, identity: np.ndarray | None = None) -> Initialisation:
     """Every frame's start from the network, with crops from the landmarks' boxes.
 
     Args:
@@ -161,8 +171,9 @@ def initialise_from_network(model: InitModel, take: Take, landmarks: Landmarks2D
         landmarks: [T] frames of the take's cameras, as for :func:`facecap.fit.init.initialise_from_landmarks`.
         calibration: the cameras, in the units the result is wanted in.
         rig: the rig the fit tracks with, in the calibration's units: its shape names order the weights;
-            the network's identity is used when the rig's identity modes are the model's, else zeros.
+            the network's identity is used when the rig's identity modes are the model's.
         batch_frames: frames per network call.
+        identity: [I] the identity where the rig's identity modes are not the model's (default zeros).
     Returns:
         Initialisation: weights, pose and identity from the network; the triangulated landmarks as
         :func:`initialise_from_landmarks` gives them; frames without any box interpolated and flagged.
@@ -177,16 +188,45 @@ def initialise_from_network(model: InitModel, take: Take, landmarks: Landmarks2D
     ok = np.concatenate([p.ok for p in parts])
     weights = _to_rig_order(model, rig, np.concatenate([p.weights for p in parts]))
     identity_per_frame = np.concatenate([p.identity for p in parts])
-    identity = identity_per_frame[ok].mean(0) if rig_identity_matches(model, rig) and ok.any() else \
-        np.zeros(rig.num_identities)
+    if rig_identity_matches(model, rig) and ok.any():
+        identity = identity_per_frame[ok].mean(0)
+    elif identity is None:
+        identity = np.zeros(rig.num_identities)
     weights, R, t = interpolate_missing_frames(ok, weights, np.concatenate([p.R for p in parts]),
                                                np.concatenate([p.t for p in parts]))
     X, valid, _ = triangulate_points(landmarks.points, landmarks.confidence, calibration)
-    posed = evaluate_rig(rig, weights, identity, R, t, vertices=np.asarray(rig.landmark_vertices))
-    err = np.where(valid, np.linalg.norm(posed - np.nan_to_num(X), axis=-1), 0.0)
-    residual = np.sqrt((err ** 2).sum(1) / np.maximum(valid.sum(1), 1))
+    residual = _landmark_residual(rig, weights, identity, R, t, X, valid)
     log.info("network init: %d/%d frames with a view of the face, RMS landmark residual %.2f %s (median frame)",
              ok.sum(), T, float(np.median(residual)), calibration.units)
     return Initialisation(weights=weights, R=R, t=t, identity=identity,
                           landmarks_3d=np.where(valid[..., None], X, np.nan), valid=valid, frame_ok=ok,
                           residual_mm=residual)
+
+
+def network_start(model: InitModel, take: Take, landmarks: Landmarks2D, calibration: Calibration, rig: Rig,
+                  landmark_start: Initialisation) -> Initialisation:
+    """The fit's start with the model of config key ``init.model``.
+
+    Every frame takes the network's weights (and its identity where the rig's identity modes are the model's,
+    else the landmark start's), with the network's head pose or the landmark start's, whichever puts the
+    rig's landmarks closer to the triangulated ones. A frame the network saw in no view keeps the landmark
+    start whole. Arguments as for :func:`initialise_from_network`; ``landmark_start`` is
+    :func:`facecap.fit.init.initialise_from_landmarks`'s answer for the same frames.
+    """
+    net = initialise_from_network(model, take, landmarks, calibration, rig, identity=landmark_start.identity)
+    X, valid = np.nan_to_num(net.landmarks_3d), net.valid
+    with_landmark_pose = _landmark_residual(rig, net.weights, net.identity, landmark_start.R, landmark_start.t, X,
+                                            valid)
+    landmark_pose = (with_landmark_pose < net.residual_mm) & landmark_start.frame_ok
+    unseen = ~net.frame_ok & landmark_start.frame_ok
+    pose_from_landmarks = landmark_pose | unseen
+    weights = np.where(unseen[:, None], landmark_start.weights, net.weights)
+    R = np.where(pose_from_landmarks[:, None, None], landmark_start.R, net.R)
+    t = np.where(pose_from_landmarks[:, None], landmark_start.t, net.t)
+    residual = _landmark_residual(rig, weights, net.identity, R, t, X, valid)
+    log.info("network start: the landmark start's head pose on %d of %d frames (closer to the triangulated "
+             "landmarks), the landmark start whole on %d frames the network saw in no view; RMS landmark residual "
+             "%.2f %s (median frame)", int(landmark_pose.sum()), len(weights), int(unseen.sum()),
+             float(np.median(residual)), calibration.units)
+    return replace(net, weights=weights, R=R, t=t, frame_ok=net.frame_ok | landmark_start.frame_ok,
+                   residual_mm=residual)

@@ -89,3 +89,18 @@ def test_preview_that_fails_leaves_the_previous_preview(tiny_model, demo_take, t
     assert main([*args, "--set", f"landmarks.landmarks_file={tmp_path / 'missing.json'}"]) == 2
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
+
+def test_fit_starts_from_the_network_with_init_model(tiny_model, demo_take, tmp_path, caplog):
+    rig_path, model_path, _ = tiny_model
+    _, take, _ = demo_take
+    caplog.set_level("INFO")
+    args = ["fit", str(take), "--rig", str(rig_path), "--set", f"landmarks.landmarks_file={take / 'landmarks.json'}",
+            "--set", "photometric=false"]
+    assert main([*args, "-o", str(tmp_path / "landmarks")]) == 0
+    assert main([*args, "-o", str(tmp_path / "network"), "--set", f"init.model={model_path}"]) == 0
+    assert "network start:" in caplog.text
+    network = load_animation_json(tmp_path / "network" / "animation.json")
+    landmarks = load_animation_json(tmp_path / "landmarks" / "animation.json")
+    assert network.num_frames == landmarks.num_frames == 6
+    assert np.abs(network.weights - landmarks.weights).max() > 1e-3                # the network's weights
+    assert main([*args, "-o", str(tmp_path / "none"), "--set", f"init.model={tmp_path / 'none.pt'}"]) == 2

@@ -8,6 +8,7 @@ import torch
 
 from facecap.camera.model import load_calibration
 from facecap.camera.torch_camera import CameraTensors
+from facecap.fit.init import InitConfig, initialise_from_landmarks
 from facecap.geometry.rotations import matrix_to_rotation_6d
 from facecap.learn.crops import crop_cameras
 from facecap.learn.geometry import encode_pose
@@ -16,6 +17,7 @@ from facecap.learn.infer import (
     boxes_from_landmarks,
     boxes_from_pose,
     initialise_from_network,
+    network_start,
     predict_frames,
 )
 from facecap.learn.model import NetOutput
@@ -110,3 +112,33 @@ def test_tiny_model_gives_a_start_of_the_right_form_and_flags_frames_without_vie
     assert init.frame_ok.tolist() == [True, True, True, False, True, True]
     np.testing.assert_allclose(init.t[3], (init.t[2] + init.t[4]) / 2)       # interpolated
     np.testing.assert_allclose(single.weights[0], init.weights[0], atol=1e-5)  # batches do not change answers
+
+
+def test_the_fits_network_start_takes_the_pose_that_meets_the_landmarks(tiny_model, demo_take):
+    """The network answers the true weights, and the true pose but for frames 0-2, which it places 3 cm off;
+    the landmark start is 3 cm off on frames 3-5. The start keeps the network's weights everywhere, its pose
+    on frames 3-5 and the landmark start's on frames 0-2."""
+    _, model_path, _ = tiny_model
+    rig, take_path, truth = demo_take
+    model = load_init_model(model_path)
+    calibration = load_calibration(take_path / "calibration.json")
+    rig = rig.in_units(calibration.units)
+    landmarks = load_landmarks(take_path / "landmarks.json")
+    shift = np.array([30.0, 0.0, 0.0])                                          # mm
+    off = truth.t.copy()
+    off[:3] += shift
+    model.net = _TruthNet(model, dataclasses.replace(truth, t=off), landmarks, calibration,
+                          np.zeros(rig.num_identities))
+    with open_take(take_path, calibration) as take:
+        lm = landmarks.cameras(take.camera_names)
+        landmark_start = initialise_from_landmarks(lm, take.calibration, rig, InitConfig(fit_identity=False))
+        landmark_t = landmark_start.t.copy()
+        landmark_t[3:] += shift
+        landmark_start = dataclasses.replace(landmark_start, t=landmark_t)
+        start = network_start(model, take, lm, take.calibration, rig, landmark_start)
+    np.testing.assert_allclose(start.weights, truth.weights, atol=1e-6)
+    np.testing.assert_allclose(start.R[:3], landmark_start.R[:3])
+    np.testing.assert_allclose(start.t[:3], landmark_start.t[:3])
+    np.testing.assert_allclose(start.R[3:], truth.R[3:], atol=1e-5)
+    np.testing.assert_allclose(start.t[3:], truth.t[3:], atol=1e-3)
+    assert start.frame_ok.all() and np.median(start.residual_mm) < 3.0          # mm: landmark noise of 1 px
