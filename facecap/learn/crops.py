@@ -25,6 +25,11 @@ from facecap.geometry.rotations import axis_angle_to_matrix
 __all__ = ["CropCameras", "landmark_box", "rotation_onto_axis", "crop_cameras", "crop_pixel_rays", "source_pixels",
            "cut_crops", "resample_crops"]
 
+# cut_crops computes the crop-to-frame map at this many positions per side and interpolates the rest: a
+# bilinear step over a few crop pixels of a smooth map stays far below a pixel.
+CUT_MAP_NODES = 20
+
+
 @dataclass(frozen=True)
 class CropCameras:
     """N virtual crop cameras (pinhole, principal point at the crop's centre).
@@ -122,33 +127,41 @@ def crop_cameras(cams: CameraTensors, centre_px: np.ndarray, side_px: np.ndarray
     return CropCameras(R=J @ R_cam, centre=centre, focal=focal, size=size)
 
 
-def crop_pixel_rays(crops: CropCameras) -> torch.Tensor:
-    """[N, S, S, 3] direction of every crop pixel's ray in its crop camera's frame (z = 1), in the crops' dtype."""
+def crop_pixel_rays(crops: CropCameras, nodes: int | None = None) -> torch.Tensor:
+    """[N, n, n, 3] direction of the rays in each crop camera's frame (z = 1), in the crops' dtype: of every
+    crop pixel (n = S), or of ``nodes`` pixel positions per side spread evenly from the first pixel to the last."""
     S = crops.size
-    px = torch.arange(S, dtype=crops.R.dtype, device=crops.R.device) - (S - 1) / 2
+    n = S if nodes is None else nodes
+    px = torch.linspace(-(S - 1) / 2, (S - 1) / 2, n, dtype=crops.R.dtype, device=crops.R.device)
     f = crops.focal[:, None, None]
-    x = (px[None, None, :] / f).expand(-1, S, S)
-    y = (px[None, :, None] / f).expand(-1, S, S)
+    x = (px[None, None, :] / f).expand(-1, n, n)
+    y = (px[None, :, None] / f).expand(-1, n, n)
     return torch.stack([x, y, torch.ones_like(x)], -1)
 
 
-def source_pixels(crops: CropCameras, source: CameraTensors) -> torch.Tensor:
+def source_pixels(crops: CropCameras, source: CameraTensors, nodes: int | None = None) -> torch.Tensor:
     """[N, S, S, 2] pixel (u, v) in ``source`` camera n that crop n's pixel (x, y) shows (the crops' dtype).
 
     The source shares the crop's centre (a real camera, or a wider render canvas); its lens distortion
-    is applied, so the positions are in the recorded image.
+    is applied, so the positions are in the recorded image. With ``nodes``, the map is computed at
+    nodes x nodes crop positions (:func:`crop_pixel_rays`) and interpolated bilinearly between them: the map
+    is smooth (a rotation, the lens), and the lens model costs far more per point than the interpolation.
     """
     if len(source) != len(crops):
         raise ShapeError(f"{len(crops)} crops need as many source cameras, got {len(source)}")
     source = source.to(crops.R.device, crops.R.dtype)
     to_source = source.R @ crops.R.transpose(1, 2)                              # crop frame -> source frame
-    rays = torch.einsum("nij,nyxj->nyxi", to_source, crop_pixel_rays(crops))
+    rays = torch.einsum("nij,nyxj->nyxi", to_source, crop_pixel_rays(crops, nodes))
     xy = rays[..., :2] / rays[..., 2:].clamp_min(1e-9)
     if bool((source.dist != 0).any()):
         xy = distort_normalized(xy, source.dist)
     K = source.K
     f = torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None, None]
-    return xy * f + K[:, None, None, :2, 2]
+    pixels = xy * f + K[:, None, None, :2, 2]
+    if nodes is None or nodes == crops.size:
+        return pixels
+    return F.interpolate(pixels.permute(0, 3, 1, 2), size=(crops.size, crops.size), mode="bilinear",
+                         align_corners=True).permute(0, 2, 3, 1)
 
 
 def _shown_region(where: np.ndarray, shrink: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +182,7 @@ def cut_crops(images: list[np.ndarray], crops: CropCameras, source: CameraTensor
     """
     if len(images) != len(crops):
         raise ShapeError(f"{len(crops)} crops need as many images, got {len(images)}")
-    where = source_pixels(crops, source).numpy()
+    where = source_pixels(crops, source, min(CUT_MAP_NODES, crops.size)).numpy()
     out = np.empty((len(images), crops.size, crops.size, 3), dtype=np.uint8)
     for n, image in enumerate(images):
         spacing = np.linalg.norm(where[n, 0, 1] - where[n, 0, 0])                    # source px per crop px

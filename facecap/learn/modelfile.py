@@ -44,7 +44,8 @@ class InitModel:
     """A trained initialiser.
 
     Attributes:
-        net: the network (eval mode). config: its settings (crop size, margin, widths).
+        net: the network (eval mode; loaded, its BatchNorms folded into the convolutions).
+        config: its settings (crop size, margin, widths).
         landmarks: the rig's landmark vertices as a rig of their own (mm).
         reference: [3] head-frame reference point, mm; scale: the head's size the pose codes use, mm.
         rig_fingerprint: :func:`facecap.learn.dataset.rig_fingerprint` of the rig it was trained on.
@@ -107,6 +108,6 @@ def load_init_model(path: str | Path, device: str | torch.device = "cpu") -> Ini
                     landmark_scheme=data["landmark_scheme"], landmark_vertices=np.arange(L, dtype=np.int32), **arrays)
     net = InitNet(config, landmarks.num_shapes, landmarks.num_identities)
     net.load_state_dict(data["state_dict"])
-    net.eval().to(device)
+    net.fuse_batchnorm().to(device)
     return InitModel(net=net, config=config, landmarks=landmarks, reference=data["reference"].numpy(),
                      scale=float(data["scale"]), rig_fingerprint=data["rig_fingerprint"])

@@ -81,6 +81,17 @@ def test_the_box_centre_is_the_crop_centre_and_the_box_spans_the_crop_over_margi
     assert rays.shape == (1, 65, 65, 3) and torch.all(rays[..., 2] == 1)
 
 
+def test_the_map_interpolated_from_nodes_is_the_map():
+    """The crop-to-frame map from 20 x 20 nodes (every 5th pixel), interpolated, matches the map at every
+    pixel: a crop far off the camera's axis (a steep rotation) through a lens with strong distortion."""
+    cam, cams = _camera()
+    crops = crop_cameras(cams, np.array([[90.0, 520.0]]), np.array([160.0]), size=96, margin=1.3)
+    full, interpolated = source_pixels(crops, cams), source_pixels(crops, cams, nodes=20)
+    assert interpolated.shape == full.shape == (1, 96, 96, 2)
+    torch.testing.assert_close(interpolated[:, ::5, ::5], full[:, ::5, ::5], atol=1e-9, rtol=0)     # the nodes
+    assert (interpolated - full).abs().max() < 0.02                              # frame px between them
+
+
 def test_cut_crops_reads_the_frame_at_the_mapped_pixels():
     """A frame whose colour is a linear ramp of its pixel coordinates: the crop holds the mapped coordinates."""
     cam, cams = _camera()

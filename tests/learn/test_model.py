@@ -45,3 +45,16 @@ def test_bad_inputs_and_settings_are_reported():
         net(torch.rand(1, 2, 3, 32, 32), torch.ones(1, 3, dtype=torch.bool))
     with pytest.raises(ConfigError, match="multiple"):
         ModelConfig(crop_size=36, widths=[4, 8, 8])
+
+
+def test_folding_batchnorm_into_the_convolutions_keeps_the_answers():
+    net = InitNet(CONFIG, num_shapes=5, num_identities=2)
+    crops = torch.rand(4, 2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    net(crops, mask)                                                  # one training step's batch statistics
+    expected = net.eval()(crops, mask)
+    fused = net.fuse_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    out = fused(crops, mask)
+    for name in ("rotation6d", "position", "weights", "identity", "view_weights"):
+        torch.testing.assert_close(getattr(out, name), getattr(expected, name), atol=1e-5, rtol=1e-4)
