@@ -3,7 +3,7 @@ preview's speed and accuracy, and (with --fit) the photometric fit from either s
 
 Usage:  python tools/bench_init.py --model init_model.pt [--takes dev_ict_4cam dev_ict_3cam_identity]
             [--landmarks mediapipe|truth] [--threads 2] [--repeats 3] [--out bench_init]
-            [--fit] [--fit-set key=value ...] [--network-fit-set key=value ...]
+            [--fit] [--fit-set key=value ...] [--network-fit-set key=value ...] [--fit-frames A B]
 
 For each take of ../shared/data/takes (or $FACECAP_SHARED/data/takes), with the ICT rig:
 - the landmark + CD start (``facecap fit --set photometric=false``: what the fit starts from) and the
@@ -89,15 +89,19 @@ def _preview(name: str, model, rig, settings: list[str], repeats: int, out: Path
 
 
 def _fits(name: str, model_path: Path, rig, settings: list[str], baseline_set: list[str], network_set: list[str],
-          out: Path) -> dict:
+          frames: tuple[int, int] | None, out: Path) -> dict:
     """The photometric fit from the landmark start, and from the network's (see the module docstring)."""
     take_path = TAKES / name
     truth = load_animation_json(take_path / "ground_truth.json")
+    if frames is not None:
+        part = slice(*frames)
+        truth = replace(truth, weights=truth.weights[part], R=truth.R[part], t=truth.t[part],
+                        frames=None if truth.frames is None else truth.frames[part])
     rows = {}
     for label, extra in (("from_landmarks", baseline_set), ("from_network", [f"init.model={model_path}",
                                                                               *network_set])):
         config = load_config(FitConfig, None, settings + ["qa_video=false"] + extra)
-        result = fit_take(take_path, take_path / "calibration.json", rig, config, out / name / label)
+        result = fit_take(take_path, take_path / "calibration.json", rig, config, out / name / label, frames=frames)
         rows[label] = {**_score(rig, result.animation, truth), "seconds": result.seconds,
                        "settings": extra}
     base, net = rows["from_landmarks"]["seconds"], rows["from_network"]["seconds"]
@@ -115,6 +119,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench_init"), help="output folder (fits, caches, JSON)")
     parser.add_argument("--fit", action="store_true", help="also run the photometric fit from both starts")
     parser.add_argument("--fit-set", dest="fit_set", nargs="*", default=[], help="overrides of both fits")
+    parser.add_argument("--fit-frames", type=int, nargs=2, metavar=("A", "B"),
+                        help="fit frames A to B-1 of each take only (the starts and the preview see every frame)")
     parser.add_argument("--network-fit-set", dest="network_set", nargs="*", default=[],
                         help="overrides of the fit from the network's start only (e.g. a shorter schedule)")
     args = parser.parse_args()
@@ -131,7 +137,7 @@ def main() -> int:
                "preview": _preview(name, model, rig, settings, args.repeats, args.out)}
         if args.fit:
             row["fit"] = _fits(name, args.model, rig, settings, args.fit_set, args.fit_set + args.network_set,
-                               args.out)
+                               args.fit_frames, args.out)
         rows.append(row)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_init.json").write_text(json.dumps(rows, indent=1))
