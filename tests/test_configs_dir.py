@@ -17,7 +17,9 @@ def _classes():
     from facecap.synth.take import SynthConfig
     found = {"fit": FitConfig, "demo": DemoConfig, "solve": SolveConfig, "synth": SynthConfig, "export": ExportConfig}
     for module, name, key in [("facecap.calibrate.config", "CalibrateConfig", "calibrate"),
-                              ("facecap.tune.api", "TuneConfig", "tune_rig")]:
+                              ("facecap.tune.api", "TuneConfig", "tune_rig"),
+                              ("facecap.learn.config", "TrainInitConfig", "train_init"),
+                              ("facecap.learn.config", "PreviewConfig", "preview")]:
         try:
             found[key] = getattr(__import__(module, fromlist=[name]), name)
         except (ImportError, AttributeError):

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "render a synthetic take with ground truth (for testing and tuning)"),
     "fit": ("fit", "fit a multi-view take: weights and head pose per frame"),
     "export": ("export", "write a fit's delivery files again: CSV, Live Link, glTF, FBX (no refit)"),
+    "train-init": ("train_init", "train a network that starts the fit (and previews takes) from the frames"),
+    "preview": ("preview", "a fast preview of a take: the trained network's weights and head pose per frame"),
     "solve": ("solve", "solve blendshape weights for a mesh sequence (inverse rigging)"),
     "tune-rig": ("tune_rig", "tune the tracking rig for semantically right controls (Omens et al. 2025)"),
     "rig": ("rig", "inspect a rig, or convert between rig.npz and a folder of OBJs"),

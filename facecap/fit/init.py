@@ -52,9 +52,13 @@ class InitConfig:
     lambda_smooth: float = field(2.0, "CD temporal smoothness weight λ2 on squared second differences")
     identity_prior: float = field(1.0, "ridge weight keeping identity coefficients near 0 (σ = 1 modes)")
     fit_identity: bool = field(True, "estimate identity coefficients when the rig has identity_deltas")
+    model: str | None = field(None, "a model of facecap train-init: the network starts each frame instead, its "
+                                    "weights with its own head pose or the landmark start's, whichever lies closer "
+                                    "to the triangulated landmarks (frames between keyframes restart from the "
+                                    "landmarks when schedule.keyframes > 0, so use it with schedule.keyframes=0)")
 
     def __post_init__(self) -> None:
-        require_non_negative(self, [f.name for f in fields(self) if f.name != "fit_identity"])
+        require_non_negative(self, [f.name for f in fields(self) if f.name not in ("fit_identity", "model")])
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """``fit_take``: a take, its calibration and a rig in; per-frame weights and head pose out.
 
-The landmark initialisation starts every frame; the photometric fit then runs the stages that
+The landmark initialisation starts every frame (or, with ``init.model``, the learned initialiser,
+:func:`facecap.learn.infer.network_start`); the photometric fit then runs the stages that
 :func:`facecap.fit.stages.plan_stages` plans from the schedule, in order, over one
 :class:`SequenceState`. The frames come from :func:`facecap.fit.feed.feed_batches`, which reads each
 stage's batch while the stage before runs. A batch is checked (its photometric error, the QA video)
@@ -222,6 +223,10 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     if tracking_rig.shape_names != rig.shape_names:
         raise FacecapError("the tracking rig's shape names differ from the animation rig's")
     device = resolve_device(config.device)
+    if config.init.model:
+        from facecap.learn.infer import network_start         # facecap.learn builds on the fit
+        from facecap.learn.modelfile import load_init_model
+        network = load_init_model(config.init.model, device)
     with open_take(take_path, calib, cameras=config.cameras or None, frames=frames) as take:
         calib = take.calibration
         track_rig, samples = tracked_rig(tracking_rig, calib.units, config)
@@ -229,6 +234,8 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         lap("landmarks")
         init = initialise_from_landmarks(landmarks, calib, track_rig, config.init)
         check_rig_scale(tracking_rig, init.landmarks_3d, calib.units, source=str(take_path))
+        if config.init.model:
+            init = network_start(network, take, landmarks, calib, track_rig, init)
         lap("init")
         start = frame_params_from(init.weights, init.R, init.t, init.identity, device)
         state = SequenceState.start(start, config.schedule.damping)

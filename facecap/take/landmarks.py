@@ -25,7 +25,7 @@ from facecap.take.mediapipe_detector import (MEDIAPIPE_TO_MULTIPIE68, MULTIPIE68
                                              check_model, mediapipe_to_multipie68, model_sha256)
 from facecap.take.reader import Take
 
-__all__ = ["Landmarks2D", "save_landmarks", "load_landmarks", "detect_landmarks", "LANDMARKS_FORMAT",
+__all__ = ["Landmarks2D", "save_landmarks", "load_landmarks", "detect_landmarks", "as_uint8", "LANDMARKS_FORMAT",
            "SCHEME_SIZES"]
 
 log = logging.getLogger(__name__)
@@ -211,8 +211,8 @@ def load_landmarks(path: str | Path) -> Landmarks2D:
         raise FormatError(f"{path}: {err}") from err
 
 
-def _as_uint8(frame: np.ndarray) -> np.ndarray:
-    """A stored frame as the 8-bit RGB MediaPipe takes."""
+def as_uint8(frame: np.ndarray) -> np.ndarray:
+    """A stored frame as 8-bit RGB (what MediaPipe and the learned initialiser take)."""
     if frame.dtype == np.uint8:
         return frame
     if frame.dtype == np.uint16:
@@ -270,7 +270,7 @@ def detect_landmarks(take: Take, model_path: str | Path, cache_dir: str | Path |
                     detector = MediaPipeFaceDetector(model_path, min_detection_confidence)
                 for t, i in enumerate(frame_idx):
                     try:
-                        mesh = detector.detect(_as_uint8(take.frame_raw(cam, int(i))))
+                        mesh = detector.detect(as_uint8(take.frame_raw(cam, int(i))))
                     except FrameError as err:           # that view has no landmarks; the fit leaves it out
                         log.warning("no landmarks: %s", err)
                         mesh = None
