@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The CUDA checks in one run, for a machine with an NVIDIA GPU and PyTorch but perhaps no package index
 # (a lent GPU machine): nvdiffrast builds and runs, the nvdiffrast and torch rasterisers (and the rasterised
-# surface sampler) agree, and the GPU benchmarks (the rasteriser, the sampler on the dev takes' cameras, and
-# the fit of 9 views at 1600x1200, with its agreement with the CPU).
+# surface sampler and the raster sampler's visibility) agree, and the GPU benchmarks (the rasteriser, the sampler
+# on the dev takes' cameras, and the fit with the raster sampler of 9 views at 1600x1200, with its agreement with
+# the CPU).
 #
 # Prepare in the repository root, where pip can download:
 #   echo /.whl/ >> .git/info/exclude; echo /.gpu_shared/ >> .git/info/exclude
@@ -44,5 +45,5 @@ step bench_render 50 python3 tools/bench_render.py
 step bench_samples 50 python3 tools/bench_surface_samples.py --device cuda --repeats 5
 work=$(mktemp -d)   # the synthetic take and the fits: large, and not wanted back
 step bench_fit_views 260 python3 tools/bench_fit_views.py --device cuda --threads "$(nproc)" --compare-cpu 4 \
-    --out "$work"
+    --out "$work" --set sampler=raster
 cp "$work/bench_fit_views.json" "$out/" 2>/dev/null

@@ -25,7 +25,8 @@ from facecap.camera.torch_camera import CameraTensors, project_points, world_to_
 from facecap.render.shading import SH_C0
 from facecap.rig.model import Rig
 
-__all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_samples", "sample_images", "sample_points",
+__all__ = ["Appearance", "AppearanceStats", "solve_appearance", "photometric_faces", "photometric_samples",
+           "sample_images", "sample_points",
            "splat_visibility", "PointZBuffer", "facing_cosine", "inside_image",
            "initial_albedo"]
 
@@ -151,8 +152,8 @@ def solve_appearance(appearance: Appearance, committed: AppearanceStats | None, 
     return Appearance(albedo=albedo, sh=sh, gains=gains, bias=bias), stats
 
 
-def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
-    """[N] vertices sampled photometrically: those of the drawn triangles outside ``exclude_materials``.
+def photometric_faces(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
+    """[F'] the triangles sampled photometrically: the drawn ones outside ``exclude_materials``.
 
     The back of the head counts: the skull pins the pose.
     """
@@ -160,7 +161,12 @@ def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
     if rig.face_material is not None and rig.material_names:
         excluded = [i for i, name in enumerate(rig.material_names) if name in exclude_materials]
         faces = faces[~np.isin(rig.face_material[faces], excluded)]
-    return np.unique(rig.faces[faces])
+    return faces
+
+
+def photometric_samples(rig: Rig, exclude_materials: list[str]) -> np.ndarray:
+    """[N] vertices sampled photometrically: the corners of :func:`photometric_faces`."""
+    return np.unique(rig.faces[photometric_faces(rig, exclude_materials)])
 
 
 def sample_images(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:

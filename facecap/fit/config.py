@@ -9,7 +9,9 @@ from facecap.errors import ConfigError
 from facecap.export.config import ExportConfig
 from facecap.fit.init import InitConfig
 
-__all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig"]
+__all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig", "SAMPLERS"]
+
+SAMPLERS = ("vertex", "raster")
 
 
 @dataclass
@@ -152,6 +154,16 @@ class FitConfig:
         "and lashes pull the head pose and identity off at coarse scales. The eye shapes move the lids, not the "
         "eyeballs, so these add only pose, which the skin pins. Name your rig's materials of these kinds",
         expert=True)
+    sampler: str = field("vertex", "where the photometric term reads the frames: 'vertex' (the rig's vertices, "
+                                   "visibility from a point z-buffer) or 'raster' (points laid over the sampled "
+                                   "surface at sample_spacing_px, each view's visibility from a rasterisation with "
+                                   "the eyeballs, lashes and mouth drawn)", expert=True)
+    sample_spacing_px: float = field(6.0, "raster sampler: the longest gap between neighbouring surface points, in "
+                                          "full-resolution pixels at the head (the rig's vertices are points too, "
+                                          "so a dense rig gets few more); smaller is denser and slower",
+                                     expert=True)
+    raster_scale: float = field(0.25, "raster sampler: image scale of the rasterisation that decides which points "
+                                      "each view sees", expert=True)
     neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
                                     "correction fitted in their place (0: none)", expert=True)
     qa_video: bool = field(True, "write qa.mp4: a labelled tile per camera with the model's edges on the frame and "
@@ -169,6 +181,12 @@ class FitConfig:
         require_non_negative(self, ["reader_threads", "neutral_degree", "checkpoint_seconds"])
         if self.batch_frames < 1:
             raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if not self.sample_spacing_px > 0:
+            raise ConfigError(f"sample_spacing_px must be > 0, got {self.sample_spacing_px}")
+        if not 0 < self.raster_scale <= 1:
+            raise ConfigError(f"raster_scale must lie in (0, 1], got {self.raster_scale}")
         if not 0 < self.qa_scale <= 1:
             raise ConfigError(f"qa_scale must lie in (0, 1], got {self.qa_scale}")
         if self.device != "auto":

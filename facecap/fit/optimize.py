@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import project_points
-from facecap.fit.appearance import Appearance, initial_albedo, sample_images, splat_visibility
+from facecap.fit.appearance import Appearance, initial_albedo, sample_images
 from facecap.fit.config import LossWeights
 from facecap.fit.linearise import Linearisation, linearise
 from facecap.fit.outline import Outline
@@ -229,7 +229,7 @@ def sample_visibility(model: FitModel, p: FrameParams, view_ok: torch.Tensor | N
 
 def _visible_samples(model: FitModel, verts: torch.Tensor, view_ok: torch.Tensor | None = None) -> torch.Tensor:
     """[B, C, N] which cameras see each photometric sample of the posed vertices [B, V, 3], in the views read."""
-    visible = splat_visibility(verts[:, model.samples], model.sample_normals(verts), model.cams, verts)
+    visible = model.visible_samples(verts)
     return visible if view_ok is None else visible & view_ok[..., None]
 
 

@@ -29,6 +29,7 @@ from facecap.fit.init import initialise_from_landmarks, interpolate_missing_fram
 from facecap.fit.neutral import with_neutral_correction
 from facecap.fit.optimize import face_brightness
 from facecap.fit.problem import FitModel, SequenceState
+from facecap.fit.raster_sampler import photometric_model
 from facecap.fit.qa import QAVideo, check_frames, join_videos
 from facecap.fit.result import FitResult
 from facecap.fit.stages import FitContext, Stage, frame_params_from, plan_stages
@@ -243,7 +244,8 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
         photometric_per_camera = np.full((take.num_frames, len(take.camera_names)), np.nan)
         if config.photometric:
-            model = FitModel.build(track_rig, CameraTensors.from_calibration(calib, device=device), samples, device)
+            cams = CameraTensors.from_calibration(calib, device=device)
+            model = photometric_model(track_rig, samples, cams, config, start)
             plan = plan_stages(config.schedule, take.num_frames, config.batch_frames, config.landmarks.detected,
                                bool(state.identity.numel()))
             check = _TakeCheck(take, config, device, out_dir, work_dir / "qa_parts")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from facecap.camera.torch_camera import CameraTensors, world_to_camera
-from facecap.fit.appearance import Appearance, AppearanceStats
+from facecap.fit.appearance import Appearance, AppearanceStats, splat_visibility
 from facecap.errors import FrameError
 from facecap.fit.outline import mesh_edges
 from facecap.render.shading import vertex_normals
@@ -16,10 +16,23 @@ from facecap.rig.evaluate import TorchRig
 from facecap.rig.model import Rig
 from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["FitModel", "SequenceState", "BatchEvidence", "BatchObservations", "FrameParams", "POSE_PARAMS"]
+__all__ = ["FitModel", "SequenceState", "BatchEvidence", "BatchObservations", "FrameParams", "POSE_PARAMS",
+           "hessian_subset"]
 
 POSE_PARAMS = 6       # rotation increment (3) and translation (3) per frame
 HESSIAN_SAMPLES = 4096  # photometric rows of the normal matrix (the gradient uses them all)
+
+
+def hessian_subset(num_samples: int, num_landmarks: int,
+                   device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The rows that form the normal matrix: [M'] samples at a stride (about ``HESSIAN_SAMPLES`` of them), then every
+    landmark (rows ``num_samples`` on); [M'] float32 the stride each stands for; how many of them are samples."""
+    stride = max(1, -(-num_samples // HESSIAN_SAMPLES))
+    sampled_rows = np.arange(0, num_samples, stride)
+    rows = np.concatenate([sampled_rows, num_samples + np.arange(num_landmarks)])
+    scale = np.where(rows < num_samples, stride, 1.0)
+    return (torch.as_tensor(rows, device=device), torch.as_tensor(scale, device=device, dtype=torch.float32),
+            len(sampled_rows))
 
 
 @dataclass
@@ -65,10 +78,7 @@ class FitModel:
         drawn = rig.opaque_faces()
         modelled = drawn[np.isin(rig.faces[drawn], samples).all(axis=1)]
         around_samples = rig.faces[np.isin(rig.faces, samples).any(axis=1)]
-        stride = max(1, -(-len(samples) // HESSIAN_SAMPLES))
-        sampled_rows = np.arange(0, len(samples), stride)
-        hessian_rows = np.concatenate([sampled_rows, len(samples) + np.arange(len(rig.landmark_vertices))])
-        hessian_scale = np.where(hessian_rows < len(samples), stride, 1.0)
+        hessian_rows, hessian_scale, hessian_samples = hessian_subset(len(samples), len(rig.landmark_vertices), device)
         return cls(rig=TorchRig.from_rig(rig, device), rows=TorchRig.from_rig(rig, device, vertices=rows),
                    faces=torch.as_tensor(rig.faces, device=device).long(),
                    modelled_faces=torch.as_tensor(modelled, device=device).long(),
@@ -78,14 +88,16 @@ class FitModel:
                    landmarks=torch.as_tensor(rig.landmark_vertices, device=device).long(),
                    head_centre=torch.as_tensor(centre, device=device, dtype=torch.float32),
                    head_radius=float(np.sqrt(((head - centre) ** 2).sum(1).mean())),
-                   hessian_rows=torch.as_tensor(hessian_rows, device=device),
-                   hessian_scale=torch.as_tensor(hessian_scale, device=device, dtype=torch.float32),
-                   hessian_samples=len(sampled_rows),
+                   hessian_rows=hessian_rows, hessian_scale=hessian_scale, hessian_samples=hessian_samples,
                    sample_edges=torch.as_tensor(mesh_edges(rig.faces[modelled], samples), device=device).long())
 
     def sample_normals(self, verts: torch.Tensor) -> torch.Tensor:
         """[B, N, 3] unit normals at the samples of [B, V, 3] posed vertices."""
         return vertex_normals(verts, self.sample_faces)[:, self.samples]
+
+    def visible_samples(self, verts: torch.Tensor) -> torch.Tensor:
+        """[B, C, N] which cameras see each sample of [B, V, 3] posed vertices: a point z-buffer of the whole mesh."""
+        return splat_visibility(verts[:, self.samples], self.sample_normals(verts), self.cams, verts)
 
     def pixels_per_unit(self, R: torch.Tensor, t: torch.Tensor) -> float:
         """How finely the cameras resolve the head posed by [T, 3, 3] ``R`` and [T, 3] ``t``: focal

@@ -27,7 +27,7 @@ from matplotlib import colormaps
 
 from facecap.camera.torch_camera import project_points
 from facecap.export.timecode import TimecodeMode, take_timecode
-from facecap.fit.appearance import sample_images, splat_visibility
+from facecap.fit.appearance import sample_images
 from facecap.fit.problem import FitModel, SequenceState
 from facecap.render.renderer import render_attribute
 from facecap.render.shading import sh_basis
@@ -75,7 +75,7 @@ def check_frames(model: FitModel, state: SequenceState, frames: np.ndarray, imag
     index = torch.as_tensor(frames, device=state.weights.device)
     verts = model.rig.evaluate(state.weights[index], state.R[index], state.t[index], identity=state.identity)
     X, n = verts[:, model.samples], model.sample_normals(verts)
-    visible = (splat_visibility(X, n, model.cams, verts) & view_ok[..., None]).to(images.dtype)[..., None]
+    visible = (model.visible_samples(verts) & view_ok[..., None]).to(images.dtype)[..., None]
     appearance = state.appearance
     predicted = appearance.predict(sh_basis(n))
     observed = sample_images(images, project_points(X, model.cams))

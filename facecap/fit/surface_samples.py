@@ -37,8 +37,8 @@ from facecap.fit.appearance import inside_image
 from facecap.render import ops
 from facecap.render.renderer import lens_warp_for
 
-__all__ = ["SurfaceSamples", "rasterise_samples", "at_samples", "sample_normals", "position_jacobian",
-           "MAX_RASTER_PIXELS"]
+__all__ = ["SurfaceSamples", "FrontRaster", "rasterise_samples", "rasterise_front", "at_samples", "sample_normals",
+           "position_jacobian", "MAX_RASTER_PIXELS"]
 
 MAX_RASTER_PIXELS = 1 << 23  # raster pixels per rasteriser call (views are rasterised in chunks): rast is 16 B each
 
@@ -113,43 +113,79 @@ def rasterise_samples(ctx: ops.RasterContext, verts: torch.Tensor, faces: torch.
     Returns:
         the samples, in view order (frame-major, then camera).
     """
-    B = check_shape(verts, "B V 3", "verts")["B"]
     check_shape(faces, "F 3", "faces")
     if stride < 1 or not 0 < scale <= 1:
         raise FacecapError(f"need stride >= 1 and scale in (0, 1], got stride {stride}, scale {scale}")
     C = len(cams)
-    raster_scale = scale / stride
-    warp = lens_warp_for(cams, raster_scale)
-    pad = warp.pad if warp is not None else (0, 0)
-    W, H = canvas_size(cams, raster_scale, pad)
-    near, far = near_far_from_points(verts, cams)
-    pos = world_to_clip(verts, cams, near, far, scale=raster_scale, pad=pad).flatten(0, 1)    # [B C, V, 4]
     sampled, occluders = sampled.long(), occluders.long()
-    if one_sided is None:
-        views_per_call = max(1, MAX_RASTER_PIXELS // (W * H))
-        calls = [(torch.arange(v, min(v + views_per_call, B * C), device=verts.device), sampled, occluders)
-                 for v in range(0, B * C, views_per_call)]
-    else:
-        facing = _facing(verts, faces, cams)                                         # [B C, F]
-        calls = [(torch.tensor([v], device=verts.device), sampled[~one_sided[sampled] | facing[v, sampled]],
-                  occluders[~one_sided[occluders] | facing[v, occluders]]) for v in range(B * C)]
-    found = []
-    for views, shown, hiding in calls:
-        tri = faces[torch.cat([shown, hiding])].to(torch.int32).contiguous()
-        rast, _ = ops.rasterize(ctx, pos[views].contiguous(), tri, (H, W), grad_db=False)
-        hit = rast[..., 3].long() - 1                                              # rows of shown, then hiding
-        view, y, x = torch.nonzero((hit >= 0) & (hit < len(shown)), as_tuple=True)
-        uv = rast[view, y, x, :2].to(verts.dtype)
-        bary = torch.stack([1 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], -1)
-        found.append((views[view], shown[hit[view, y, x]], bary, torch.stack([x - pad[0], y - pad[1]], -1)))
-    view, triangle, bary, raster_px = (torch.cat(parts) for parts in zip(*found))
-    pixel = (raster_px.to(verts.dtype) + 0.5) / raster_scale - 0.5                  # full-resolution pinhole px
-    samples = SurfaceSamples(view // C, view % C, triangle, bary, pixel)
+    drawn = torch.cat([sampled, occluders])
+    front = rasterise_front(ctx, verts, faces, drawn, cams, scale / stride,
+                            None if one_sided is None else one_sided[drawn])
+    is_sampled = torch.zeros(len(faces) + 1, dtype=torch.bool, device=verts.device)
+    is_sampled[sampled] = True
+    view, y, x = torch.nonzero(is_sampled[front.face], as_tuple=True)             # -1 (empty) reads the last row
+    uv = front.uv[view, y, x].to(verts.dtype)
+    bary = torch.stack([1 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], -1)
+    raster_px = torch.stack([x - front.pad[0], y - front.pad[1]], -1)
+    pixel = (raster_px.to(verts.dtype) + 0.5) / front.scale - 0.5                   # full-resolution pinhole px
+    samples = SurfaceSamples(view // C, view % C, front.face[view, y, x], bary, pixel)
     return samples.subset(_seen(samples, verts, faces, cams))
 
 
+@dataclass(frozen=True)
+class FrontRaster:
+    """The nearest drawn triangle at every pixel centre of each view's pinhole raster.
+
+    Attributes:
+        face: [B C, H, W] long, the row of ``faces`` in front at each pixel (-1: none), views frame-major.
+        uv: [B C, H, W, 2] its perspective-correct barycentrics of corners 1 and 2 there.
+        pad: (px, py) pixels added on each side for what the lens pulls into the frame: raster column i, row j is
+            OpenCV pixel (i - px, j - py) of the image at ``scale``.
+        scale: the raster's image scale.
+    """
+
+    face: torch.Tensor
+    uv: torch.Tensor
+    pad: tuple[int, int]
+    scale: float
+
+
+def rasterise_front(ctx: ops.RasterContext, verts: torch.Tensor, faces: torch.Tensor, drawn: torch.Tensor,
+                    cams: CameraTensors, scale: float, one_sided: torch.Tensor | None = None) -> FrontRaster:
+    """Rasterise the triangles ``drawn`` (rows of ``faces`` [F, 3]) of posed meshes [B, V, 3] in every view, as
+    pinhole images at ``scale`` of the cameras' resolution padded for the lens.
+
+    ``one_sided`` [len(drawn)] bool, or None: triangles of surfaces that each view draws only where they face it
+    (a surface seen from inside then hides nothing the closed surface does not; each view is its own call).
+    """
+    B = check_shape(verts, "B V 3", "verts")["B"]
+    C = len(cams)
+    warp = lens_warp_for(cams, scale)
+    pad = warp.pad if warp is not None else (0, 0)
+    W, H = canvas_size(cams, scale, pad)
+    near, far = near_far_from_points(verts, cams)
+    pos = world_to_clip(verts, cams, near, far, scale=scale, pad=pad).flatten(0, 1)          # [B C, V, 4]
+    drawn = drawn.long()
+    if one_sided is None:
+        views_per_call = max(1, MAX_RASTER_PIXELS // (W * H))
+        calls = [(torch.arange(v, min(v + views_per_call, B * C), device=verts.device), drawn)
+                 for v in range(0, B * C, views_per_call)]
+    else:
+        facing = _facing(verts, faces[drawn], cams)                                   # [B C, len(drawn)]
+        calls = [(torch.tensor([v], device=verts.device), drawn[~one_sided | facing[v]]) for v in range(B * C)]
+    face = torch.full((B * C, H, W), -1, dtype=torch.long, device=verts.device)
+    uv = torch.zeros(B * C, H, W, 2, dtype=pos.dtype, device=verts.device)
+    for views, shown in calls:
+        rast, _ = ops.rasterize(ctx, pos[views].contiguous(), faces[shown].to(torch.int32).contiguous(), (H, W),
+                                grad_db=False)
+        hit = rast[..., 3].long() - 1
+        face[views] = torch.where(hit >= 0, shown[hit.clamp(min=0)], -1)
+        uv[views] = rast[..., :2].to(uv.dtype)
+    return FrontRaster(face, uv, pad, scale)
+
+
 def _facing(verts: torch.Tensor, faces: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
-    """[B C, F] whether each triangle faces each view's camera (its outward normal towards the camera)."""
+    """[B C, F] whether each triangle of ``faces`` [F, 3] faces each view's camera (its outward normal towards it)."""
     corners = verts[:, faces]                                                      # [B, F, 3, 3]
     normal = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0], dim=-1)
     centre = -(cams.R.transpose(1, 2) @ cams.t[..., None])[..., 0]                # [C, 3] camera centres, world

@@ -42,16 +42,22 @@ def tiny_config(take, photometric: bool) -> FitConfig:
                                                        scales=[0.5, 1.0], iterations=[4, 3]))
 
 
-def tiny_model(rig, take_dir):
-    """The fit's model of ``rig`` in the tiny take's units and cameras, every vertex sampled."""
+def tiny_model(rig, take_dir, sampler: str = "vertex"):
+    """The fit's model of ``rig`` in the tiny take's units and cameras, every vertex sampled (with ``sampler``
+    "raster": and the surface points between them, at the default spacing and raster scale)."""
     from facecap.camera import load_calibration
     from facecap.camera.torch_camera import CameraTensors
     from facecap.fit.appearance import photometric_samples
-    from facecap.fit.problem import FitModel
+    from facecap.fit.problem import FrameParams
+    from facecap.fit.raster_sampler import photometric_model
 
     calibration = load_calibration(take_dir / "calibration.json")
     track = rig.in_units(calibration.units)
-    return FitModel.build(track, CameraTensors.from_calibration(calibration), photometric_samples(track, []), "cpu")
+    config = dataclasses.replace(FitConfig(), exclude_materials=[], sampler=sampler)
+    start = FrameParams(torch.zeros(1, rig.num_shapes), torch.eye(3)[None], torch.zeros(1, 3),
+                        torch.zeros(rig.num_identities))
+    return photometric_model(track, photometric_samples(track, []), CameraTensors.from_calibration(calibration),
+                             config, start)
 
 
 def tiny_batch(take_dir, frames, silhouettes):
@@ -66,3 +72,18 @@ def tiny_batch(take_dir, frames, silhouettes):
 def tiny_observations(take_dir, frames, silhouettes):
     """The tiny take's ``frames`` at full scale, with its landmarks file."""
     return tiny_batch(take_dir, frames, silhouettes).observations(load_landmarks(take_dir / "landmarks.json"), 1.0)
+
+
+def first_hits(origin: torch.Tensor, direction: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """[n] distance along each ray (origin [3], directions [n, 3], unit) to its nearest triangle of [F, 3, 3]
+    (Möller and Trumbore 1997), inf where it hits none."""
+    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    p = torch.linalg.cross(direction[:, None], e2[None], dim=-1)
+    det = (e1[None] * p).sum(-1)
+    s = origin - corners[:, 0]
+    u = (s[None] * p).sum(-1) / det
+    q = torch.linalg.cross(s, e1, dim=-1)
+    v = (direction[:, None] * q[None]).sum(-1) / det
+    t = (e2 * q).sum(-1)[None] / det
+    hit = (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 0)
+    return torch.where(hit, t, torch.inf).amin(1)

@@ -20,6 +20,9 @@ from facecap.fit.config import FitConfig
     ("reader_threads=-1", r"reader_threads must be >= 0, got -1"),
     ("batch_frames=0", r"batch_frames must be >= 1, got 0"),
     ("qa_scale=1.5", r"qa_scale must lie in \(0, 1\], got 1.5"),
+    ("sampler=pixels", r"sampler must be one of vertex, raster, got 'pixels'"),
+    ("sample_spacing_px=0", r"sample_spacing_px must be > 0, got 0"),
+    ("raster_scale=0", r"raster_scale must lie in \(0, 1\], got 0"),
     ("device=gpu", r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     ("init.lambda_smooth=-2", r"section 'init': lambda_smooth must be >= 0, got -2"),
 ])

@@ -10,6 +10,7 @@ from facecap.fit.surface_samples import at_samples, position_jacobian, rasterise
 from facecap.render import make_context, vertex_normals
 from facecap.rig.demo_head import DemoHeadConfig, build_demo_head
 from facecap.synth.cameras import make_camera_ring
+from tests.fit.conftest import first_hits
 
 LENS = (-0.08, 0.03, 0.001, -0.002, 0.0)
 SIZE = (160, 120)
@@ -98,21 +99,6 @@ def test_a_plane_facing_away_gives_no_samples():
     assert len(rasterise_samples(make_context("torch"), verts, faces, plane, occluder, cams)) == 0
 
 
-def _first_hits(origin: torch.Tensor, direction: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
-    """[n] distance along each ray (origin [3], directions [n, 3], unit) to its nearest triangle of [F, 3, 3]
-    (Möller and Trumbore 1997), inf where it hits none."""
-    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    p = torch.linalg.cross(direction[:, None], e2[None], dim=-1)
-    det = (e1[None] * p).sum(-1)
-    s = origin - corners[:, 0]
-    u = (s[None] * p).sum(-1) / det
-    q = torch.linalg.cross(s, e1, dim=-1)
-    v = (direction[:, None] * q[None]).sum(-1) / det
-    t = (e2 * q).sum(-1)[None] / det
-    hit = (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 0)
-    return torch.where(hit, t, torch.inf).amin(1)
-
-
 def test_demo_head_samples_are_the_first_surface_on_their_rays():
     rig = build_demo_head(DemoHeadConfig(resolution=0.5, texture_size=16)).in_units("mm")
     weights = np.zeros(rig.num_shapes)
@@ -133,7 +119,7 @@ def test_demo_head_samples_are_the_first_surface_on_their_rays():
         origin = -cams.R[c].T @ cams.t[c]
         offset = points[mine] - origin
         distance = offset.norm(dim=-1)
-        first = _first_hits(origin, offset / distance[:, None], all_corners)
+        first = first_hits(origin, offset / distance[:, None], all_corners)
         torch.testing.assert_close(first, distance, atol=1e-6 * float(distance.max()), rtol=0)
     # Normals face the camera they were seen from; the position Jacobian is the barycentric combination.
     normals = sample_normals(vertex_normals(verts, faces), samples, faces)
