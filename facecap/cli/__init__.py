@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "calibrate cameras from board images (or import a calibration)"),
     "synth": ("synth", "render a synthetic take with ground truth (for testing and tuning)"),
     "fit": ("fit", "fit a multi-view take: weights and head pose per frame"),
+    "actor": ("actor", "build a performer's profile (identity, albedo, detector offsets) for their takes' fits"),
+    "batch": ("batch", "fit the takes of a manifest in chunks on a Ray cluster (local, or one to join)"),
     "solve": ("solve", "solve blendshape weights for a mesh sequence (inverse rigging)"),
     "tune-rig": ("tune_rig", "tune the tracking rig for semantically right controls (Omens et al. 2025)"),
     "rig": ("rig", "inspect a rig, or convert between rig.npz and a folder of OBJs"),
