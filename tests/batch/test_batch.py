@@ -20,7 +20,8 @@ from facecap.cli import main
 from facecap.fit.actor import ProfileTake, build_actor_profile, load_actor, save_actor
 from facecap.fit.chunks import chunk_spans, stitch_chunks
 from facecap.rig import load_rig
-from tests.batch.conftest import CHUNK_FRAMES, CHUNK_OVERLAP, TAKE_FRAMES, light_config, write_manifest
+from facecap.testing.small_takes import short_fit_config, write_manifest
+from tests.batch.conftest import CHUNK_FRAMES, CHUNK_OVERLAP, TAKE_FRAMES
 
 ray = pytest.importorskip("ray", reason="facecap batch needs Ray: pip install 'facecap[batch]'")
 
@@ -79,12 +80,13 @@ def batch(two_performers, cluster, tmp_path_factory):
     root, rig_path, takes = two_performers
     work = tmp_path_factory.mktemp("batch_run")
     rig = load_rig(rig_path)
-    config = light_config()
+    config = short_fit_config()
     profile = build_actor_profile([ProfileTake(takes["a1"])], rig, _with_landmarks(config, takes["a1"]), work / "build")
     save_actor(profile, work / "a.npz")
     manifest = write_manifest(work / "shoot.yaml", rig_path, work / "out",
                               [{"take": str(root / "takes" / "a*"), "actor": str(work / "a.npz")}, str(takes["b1"])],
-                              config, landmarks="{take}/landmarks.json")
+                              config, landmarks="{take}/landmarks.json", chunk_frames=CHUNK_FRAMES,
+                              chunk_overlap=CHUNK_OVERLAP)
     killer = ChunkKiller()
     killer.start()
     try:
@@ -125,7 +127,7 @@ def test_batch_of_two_performers_equals_single_process_fits_of_its_chunks(batch,
     written = json.loads((work / "out" / SUMMARY_NAME).read_text())
     assert written["takes_by_status"] == {"published": 3, "failed": 0, "not run": 0}
 
-    config = light_config()
+    config = short_fit_config()
     b_profile = run_profile(takes["b1"], takes["b1"] / "calibration.json", (0, CHUNK_FRAMES), rig,
                             _with_landmarks(config, takes["b1"]), tmp_path / "b1")
     assert load_actor(work / "out" / "b1" / "actor.npz").digest() == b_profile.digest()
@@ -159,6 +161,7 @@ def test_batch_run_again_skips_finished_chunks_and_a_failed_take_keeps_its_folde
     before = {n: (work / "out" / n / "animation.json").read_bytes() for n in ("a1", "a2", "b1")}
     broken = root / "takes_broken" / "c1"
     broken.mkdir(parents=True, exist_ok=True)
+    (broken / "landmarks.json").write_text("{}")                     # a folder with no cameras in it
     (work / "out" / "c1").mkdir(parents=True, exist_ok=True)
     (work / "out" / "c1" / "notes.txt").write_text("kept")
     text = manifest.read_text().replace("takes:\n", f"takes:\n- {broken}\n")

@@ -17,7 +17,7 @@ from facecap.fit.chunks import (animation_frames, chunk_spans, crossfade, fit_ch
                                 second_differences, stitch_chunks)
 from facecap.fit.config import ScheduleConfig
 from facecap.fit.result import FitResult
-from tests.batch.conftest import synthesize
+from facecap.testing.small_takes import synthesize_small_take
 from tests.fit.conftest import tiny_config
 
 
@@ -126,7 +126,7 @@ def test_stitched_fit_of_a_synthetic_take_matches_the_one_piece_fit(tmp_path):
     closer to the one-piece fit (from the same profile) than the one-piece fit is to the truth."""
     from facecap.rig import build_demo_head
     rig = build_demo_head()
-    take = synthesize(rig, tmp_path / "take", seed=5, frames=24)
+    take = synthesize_small_take(rig, tmp_path / "take", seed=5, frames=24)
     config = dataclasses.replace(tiny_config(take, True), qa_video=False, schedule=ScheduleConfig(
         keyframes=4, keyframe_scales=[0.5, 1.0], keyframe_iterations=[6, 4], scales=[0.5, 1.0], iterations=[3, 3]))
     from facecap.animation import load_animation_json
