@@ -11,10 +11,11 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def _classes():
     from facecap.demo import DemoConfig
+    from facecap.export.config import ExportConfig
     from facecap.fit.config import FitConfig
     from facecap.solve.sequence import SolveConfig
     from facecap.synth.take import SynthConfig
-    found = {"fit": FitConfig, "demo": DemoConfig, "solve": SolveConfig, "synth": SynthConfig}
+    found = {"fit": FitConfig, "demo": DemoConfig, "solve": SolveConfig, "synth": SynthConfig, "export": ExportConfig}
     for module, name, key in [("facecap.calibrate.config", "CalibrateConfig", "calibrate"),
                               ("facecap.tune.api", "TuneConfig", "tune_rig")]:
         try:

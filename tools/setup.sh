@@ -26,4 +26,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   fi
 fi
 "${PIP[@]}" install -e '.[test]'
+# The Khronos glTF Validator for the glTF test (tests/export/test_gltf.py skips without it).
+if command -v npm >/dev/null 2>&1; then
+  npm install --prefix tools/gltf --no-audit --no-fund --no-package-lock --silent \
+    || echo "setup: gltf-validator not installed (the glTF validation test will skip)"
+fi
 .venv/bin/python -c "import facecap, torch, cv2; print(f'setup: facecap {facecap.__version__}, torch {torch.__version__}, OpenCV {cv2.__version__}, CUDA {torch.cuda.is_available()}')"

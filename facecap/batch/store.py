@@ -67,7 +67,10 @@ class ChunkStore:
         return FitResult(animation=animation, identity=arrays["identity"], frame_ok=arrays["frame_ok"],
                          landmark_error_px=arrays["landmark_error_px"], photometric_rms=arrays["photometric_rms"],
                          qa_video=video if meta["has_qa"] else None, loss_history=meta["loss_history"],
-                         seconds=meta["seconds"], effective_loss=loss, damaged_views=meta["damaged_views"])
+                         seconds=meta["seconds"], effective_loss=loss, damaged_views=meta["damaged_views"],
+                         camera_names=tuple(meta.get("camera_names", ())),
+                         landmark_error_px_per_camera=arrays.get("landmark_error_px_per_camera"),
+                         photometric_rms_per_camera=arrays.get("photometric_rms_per_camera"))
 
     def save_chunk(self, index: int, fingerprint: str, result: FitResult, qa: bytes | None) -> FitResult:
         """Store a chunk's fit (and its QA rows, ``qa``), replacing the chunk's earlier ones; returns it as
@@ -82,11 +85,14 @@ class ChunkStore:
                 "start_timecode": anim.start_timecode, "has_qa": qa is not None,
                 "loss_history": result.loss_history, "seconds": result.seconds,
                 "effective_loss": None if result.effective_loss is None else asdict(result.effective_loss),
-                "damaged_views": result.damaged_views}
+                "damaged_views": result.damaged_views, "camera_names": list(result.camera_names)}
+        per_camera = {name: values for name, values in (
+            ("landmark_error_px_per_camera", result.landmark_error_px_per_camera),
+            ("photometric_rms_per_camera", result.photometric_rms_per_camera)) if values is not None}
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(meta)), weights=anim.weights, R=anim.R, t=anim.t,
                  frames=anim.frame_numbers, identity=result.identity, frame_ok=result.frame_ok,
-                 landmark_error_px=result.landmark_error_px, photometric_rms=result.photometric_rms)
+                 landmark_error_px=result.landmark_error_px, photometric_rms=result.photometric_rms, **per_camera)
         _write_atomic(self._chunk(index, fingerprint, ".npz"), buffer.getvalue())
         return self.load_chunk(index, fingerprint)
 

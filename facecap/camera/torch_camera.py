@@ -24,8 +24,8 @@ from facecap.checks import check_shape
 from facecap.errors import ShapeError
 
 __all__ = ["CameraTensors", "world_to_camera", "distort_normalized", "distort_with_jacobian", "project_points",
-           "project_points_with_jacobian", "world_to_clip", "near_far_from_points", "scaled_intrinsics", "scaled_size",
-           "canvas_size", "NUM_DIST"]
+           "project_points_with_jacobian", "project_scattered_with_jacobian", "world_to_clip", "near_far_from_points",
+           "scaled_intrinsics", "scaled_size", "canvas_size", "NUM_DIST"]
 
 NUM_DIST = 14  # OpenCV's full model: k1 k2 p1 p2 k3 k4 k5 k6 s1 s2 s3 s4 tauX tauY
 # Depth margins for near/far planes taken from a mesh: near = NEAR_FACTOR * min depth, far = FAR_FACTOR * max.
@@ -225,11 +225,7 @@ def project_points(X_world: torch.Tensor, cams: CameraTensors, distort: bool = T
     Xc = world_to_camera(X_world, cams)
     single = Xc.dim() == 3
     Xc = Xc[None] if single else Xc
-    z = Xc[..., 2:].clamp(min=MIN_DEPTH)
-    xy = (Xc[..., :2] / z).transpose(0, 1)                      # [C, B, N, 2]
-    if distort:
-        xy = distort_normalized(xy, cams.dist)
-    uv = _to_pixels(xy, cams)
+    uv = _project_in_cameras(Xc.transpose(0, 1), cams.K, cams.dist if distort else None)[0].transpose(0, 1)
     return uv[0] if single else uv
 
 
@@ -239,25 +235,37 @@ def project_points_with_jacobian(X_world: torch.Tensor, cams: CameraTensors) -> 
     where the depth is clamped, the Jacobian has no depth term."""
     check_shape(X_world, "B N 3", "X_world")
     Xc = world_to_camera(X_world, cams)
+    uv, J_cam = _project_in_cameras(Xc.transpose(0, 1), cams.K, cams.dist, jacobian=True)
+    return uv.transpose(0, 1), J_cam.transpose(0, 1) @ cams.R[None, :, None]
+
+
+def project_scattered_with_jacobian(X_world: torch.Tensor, camera: torch.Tensor,
+                                    cams: CameraTensors) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each of [n, 3] world points in its own camera ``camera`` [n] (indices into ``cams``): pixels [n, 2] as
+    :func:`project_points` gives them, and d pixel / d point [n, 2, 3], for points scattered over views."""
+    check_shape(X_world, "n 3", "X_world")
+    R = cams.R[camera]
+    Xc = (R @ X_world[..., None])[..., 0] + cams.t[camera]
+    uv, J_cam = _project_in_cameras(Xc[:, None], cams.K[camera], cams.dist[camera], jacobian=True)
+    return uv[:, 0], J_cam[:, 0] @ R
+
+
+def _project_in_cameras(Xc: torch.Tensor, K: torch.Tensor, dist: torch.Tensor | None, jacobian: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Camera-frame points [C, ..., 3] of camera c with intrinsics K [C, 3, 3] and distortion [C, 14] (None: the
+    ideal pinhole) -> pixels [C, ..., 2], and with ``jacobian`` d pixel / d camera-frame point [C, ..., 2, 3]."""
     depth = Xc[..., 2:]
     z = depth.clamp(min=MIN_DEPTH)
-    xy = Xc[..., :2] / z                                                            # as project_points
-    distorted, J_lens = distort_with_jacobian(xy.transpose(0, 1), cams.dist)
-    uv = _to_pixels(distorted, cams)
-    J_xy = (_focal(cams)[..., None] * J_lens).transpose(0, 1) / z[..., None]                   # d uv / d (Xc_x, Xc_y)
+    xy = Xc[..., :2] / z
+    extra = (1,) * (Xc.dim() - 2)
+    focal = torch.stack([K[:, 0, 0], K[:, 1, 1]], -1).reshape(-1, *extra, 2)
+    centre = K[:, :2, 2].reshape(-1, *extra, 2)
+    if not jacobian:
+        return (xy if dist is None else distort_normalized(xy, dist)) * focal + centre, None
+    distorted, J_lens = distort_with_jacobian(xy, dist)
+    J_xy = focal[..., None] * J_lens / z[..., None]                                 # d uv / d (Xc_x, Xc_y)
     J_z = -(J_xy @ (xy * (depth > MIN_DEPTH))[..., None])                          # d uv / d Xc_z
-    J_cam = torch.cat([J_xy, J_z], -1)                                              # [B, C, N, 2, 3]
-    return uv, J_cam @ cams.R[None, :, None]
-
-
-def _to_pixels(xy: torch.Tensor, cams: CameraTensors) -> torch.Tensor:
-    """[C, B, N, 2] (distorted) normalised coordinates -> [B, C, N, 2] pixels through fx, fy, cx, cy."""
-    return (xy * _focal(cams) + cams.K[:, :2, 2][:, None, None]).transpose(0, 1)
-
-
-def _focal(cams: CameraTensors) -> torch.Tensor:
-    """[C, 1, 1, 2] (fx, fy), to broadcast over [C, B, N, 2] points."""
-    return torch.stack([cams.K[:, 0, 0], cams.K[:, 1, 1]], -1)[:, None, None]
+    return distorted * focal + centre, torch.cat([J_xy, J_z], -1)
 
 
 def near_far_from_points(X_world: torch.Tensor, cams: CameraTensors, near_factor: float = NEAR_FACTOR,

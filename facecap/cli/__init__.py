@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("fit", "fit a multi-view take: weights and head pose per frame"),
     "actor": ("actor", "build a performer's profile (identity, albedo, detector offsets) for their takes' fits"),
     "batch": ("batch", "fit the takes of a manifest in chunks on a Ray cluster (local, or one to join)"),
+    "export": ("export", "write a fit's delivery files again: CSV, Live Link, glTF, FBX (no refit)"),
     "solve": ("solve", "solve blendshape weights for a mesh sequence (inverse rigging)"),
     "tune-rig": ("tune_rig", "tune the tracking rig for semantically right controls (Omens et al. 2025)"),
     "rig": ("rig", "inspect a rig, or convert between rig.npz and a folder of OBJs"),

@@ -20,10 +20,12 @@ def register(subparsers) -> None:
         subparsers, "fit",
         "Fit blendshape weights and head pose to every frame of a take by analysis by synthesis: landmarks are "
         "triangulated for the head pose and a coordinate-descent warm start, then a photometric fit refines "
-        "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, animation.csv, "
-        "livelink.csv, stabilised meshes, weights.png, losses.png and report.json, with config.yaml and run.json, "
-        "into --out, all or nothing (a failed or interrupted run leaves the folder's previous results as they were). "
-        "Landmark detections are cached in --out's .facecap/cache, kept across runs.",
+        "weights, pose, identity, albedo, lighting and camera gains. Writes animation.json, the delivery files of "
+        "the export section (animation.csv, livelink.csv, animation.glb; the head in the performer frame), "
+        "stabilised meshes, weights.png, losses.png, report.json, and for review qa.mp4, errors.png and "
+        "report.html, with config.yaml and run.json, into --out, all or nothing (a failed or interrupted run leaves "
+        "the folder's previous results as they were). Landmark detections and checkpoints are kept in --out's "
+        ".facecap/cache, across runs.",
         ["facecap fit take/ --calibration take/calibration.json --rig rig.npz --out out/fit "
          "--set landmarks.model_path=face_landmarker.task",
          "facecap fit take/ --rig rig.npz --out out/fit --set landmarks.landmarks_file=take/landmarks.json",

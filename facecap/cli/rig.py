@@ -8,6 +8,7 @@ from typing import Any
 
 from facecap.cli.common import add_command, add_out_argument, npz_path
 from facecap.publish import publishing, publishing_files
+from facecap.rig.decimate import decimate_rig
 from facecap.rig.io import load_rig, save_rig
 from facecap.rig.model import Rig
 from facecap.rig.obj import NEUTRAL_NAME, export_obj_folder, import_obj_folder
@@ -71,16 +72,28 @@ def _export_obj(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decimate(args: argparse.Namespace) -> int:
+    rig = load_rig(args.rig)
+    result = decimate_rig(rig, args.vertices)
+    out = npz_path(args.out)
+    with publishing_files(out) as (tmp,):
+        save_rig(result.rig, tmp)
+    print(f"wrote {out}: {result.rig.num_vertices} vertices ({result.face_vertices} in the face region), "
+          f"{len(result.rig.faces)} triangles; from {rig.num_vertices} vertices, {len(rig.faces)} triangles")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "rig",
         "Rigs are npz files (docs/formats.md §3). 'info' summarises one; 'import-obj' builds one from a folder "
         "with neutral.obj plus one OBJ per shape named by the shape (same topology; a+b.obj is a corrective "
         "sculpted at a=b=1; optional landmarks.json or landmarks.txt of vertex ids); 'export-obj' writes "
-        "that folder back.",
+        "that folder back; 'decimate' makes a sparse tracking rig with the same shapes.",
         examples=["facecap rig info ../shared/data/rigs/ict_face.npz",
                   "facecap rig import-obj my_head_objs/ --out my_head.npz --units cm",
-                  "facecap rig export-obj my_head.npz --out my_head_objs/"])
+                  "facecap rig export-obj my_head.npz --out my_head_objs/",
+                  "facecap rig decimate ../shared/data/rigs/ict_full.npz --vertices 2500 --out ict_sparse.npz"])
     sub = parser.add_subparsers(title="rig commands", metavar="<rig command>", required=True)
     info = sub.add_parser("info", help="print units, counts, shapes, correctives, landmarks, materials")
     info.add_argument("rig", type=Path, help="rig .npz file")
@@ -96,3 +109,14 @@ def register(subparsers: Any) -> None:
     exp.add_argument("rig", type=Path, help="rig .npz file")
     add_out_argument(exp, "folder to write")
     exp.set_defaults(func=_export_obj)
+    dec = sub.add_parser(
+        "decimate", help="quadric decimation to N face vertices, with shapes, identity modes, UVs, landmarks",
+        description="Decimate every material at one ratio of triangles so that the face region (the M_Face "
+                    "material's triangles, else every opaque one) keeps at most N vertices; material borders "
+                    "stay whole. Every new vertex lies on the original surface at any weights and identity, "
+                    "with the offsets, UVs and texture of that point; each landmark keeps its exact place.")
+    dec.add_argument("rig", type=Path, help="rig .npz file")
+    dec.add_argument("--vertices", type=int, required=True, metavar="N",
+                     help="vertices of the face region to keep at most (the search lands within 1%% below)")
+    add_out_argument(dec, "rig .npz to write")
+    dec.set_defaults(func=_decimate)

@@ -3,13 +3,23 @@
 Name mapping: a rig name matches an ARKit name ignoring case, with ``_L``/``_R`` (or ``_Left``/
 ``_Right``) suffixes read as ``Left``/``Right`` (``eyeBlink_L`` -> ``EyeBlinkLeft``). ARKit's single
 ``BrowInnerUp`` and ``CheekPuff`` are the mean of the rig's left and right halves when it splits them.
+Rig shapes that match no ARKit name are left out with a warning; ARKit shapes the rig lacks are 0.
+A name map (:mod:`facecap.export.names`) renames the rig's shapes first.
 
-Timecode: ``HH:MM:SS:FF.mmm`` counted from ``start_timecode`` at the take's fps, non-drop-frame,
-with ``round(fps)`` frames a second. We read ``.mmm`` as the sub-frame (thousandths of a frame, as
-in Unreal's ``FQualifiedFrameTime`` subframe), not milliseconds: rows at whole frames have ``.000``.
+Timecode: ``HH:MM:SS:FF.mmm`` counted from ``start_timecode`` (:mod:`facecap.export.timecode`;
+drop-frame ``HH:MM:SS;FF.mmm``). We read ``.mmm`` as the sub-frame (thousandths of a frame, as in
+Unreal's ``FQualifiedFrameTime`` subframe), not milliseconds: rows at whole frames have ``.000``.
 
 Head angles: ``R_head = Ry(yaw) @ Rx(pitch) @ Rz(roll)`` (intrinsic Y-X'-Z'', about the head's up,
-side and forward axes), in radians.
+side and forward axes), in radians, continuous over the take. With the rig's axes (y up, z where the
+face looks, x to the performer's left) a positive yaw turns the face to the performer's left and a
+positive pitch tilts it down.
+
+Eye angles, in radians, use the same axes and signs: a positive yaw turns an eye's gaze to the
+performer's left, a positive pitch down; roll is 0. They come from the eyeLook weights, linearly:
+``LeftEyeYaw = out · EyeLookOutLeft - in · EyeLookInLeft``, ``RightEyeYaw = in · EyeLookInRight -
+out · EyeLookOutRight``, ``EyePitch = down · EyeLookDown - up · EyeLookUp`` per eye, with the angles
+at weight 1 of :class:`facecap.export.config.EyeGaze`.
 """
 
 import logging
@@ -20,12 +30,14 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from facecap.animation import TIMECODE_PATTERN, Animation
+from facecap.animation import Animation
 from facecap.errors import FormatError
+from facecap.export.config import EyeGaze
+from facecap.export.head import continuous_euler
+from facecap.export.timecode import Timecode, take_timecode
 
 __all__ = ["LIVELINK_HEADER", "ARKIT_SHAPES", "BLENDSHAPE_COUNT", "livelink_mapping", "livelink_weights",
-           "head_yaw_pitch_roll", "matrix_from_yaw_pitch_roll", "parse_timecode", "format_timecode",
-           "frame_timecode", "write_livelink_csv"]
+           "head_yaw_pitch_roll", "matrix_from_yaw_pitch_roll", "eye_angles", "write_livelink_csv"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +54,6 @@ LIVELINK_HEADER = (
 _COLUMNS = LIVELINK_HEADER.split(",")
 ARKIT_SHAPES: tuple[str, ...] = tuple(_COLUMNS[2:_COLUMNS.index("HeadYaw")])  # the 52 blendshapes
 BLENDSHAPE_COUNT = len(_COLUMNS) - 2  # 61: 52 shapes + 3 head + 6 eye angles
-_EYE_ANGLES = 6
 _SPLIT_SHAPES = ("BrowInnerUp", "CheekPuff")
 _SIDE_SUFFIX = re.compile(r"(?:_|\.)(l|r|left|right)$")
 _WEIGHT_FORMAT = "%.10f"
@@ -58,11 +69,12 @@ def _canonical(name: str) -> str:
     return lower
 
 
-def livelink_mapping(shape_names: tuple[str, ...] | list[str]) -> list[list[int]]:
-    """For each of the 52 ARKit shapes, the rig shape indices whose mean drives it ([] = absent, 0).
+def livelink_mapping(shape_names: tuple[str, ...] | list[str]) -> tuple[list[list[int]], list[str]]:
+    """For each of the 52 ARKit shapes, the rig shape indices whose mean drives it ([] = absent, 0), and
+    the rig shapes that map to no ARKit name.
 
-    Raises FormatError naming the rig shapes that map to no ARKit name, or two rig names that
-    map to the same one.
+    Raises FormatError where two rig names map to the same ARKit name, or a split shape comes both
+    whole and in halves.
     """
     lookup = {name.lower(): i for i, name in enumerate(ARKIT_SHAPES)}
     for split in _SPLIT_SHAPES:
@@ -80,24 +92,38 @@ def livelink_mapping(shape_names: tuple[str, ...] | list[str]) -> list[list[int]
                               f"ARKit {ARKIT_SHAPES[lookup[key]]!r}")
         claimed[key] = name
         sources[lookup[key]].append(k)
-    if unmapped:
-        raise FormatError(f"Live Link export: rig shapes {', '.join(unmapped)} match no ARKit name "
-                          f"(case and _L/_R versus Left/Right suffixes are ignored)")
     for split in _SPLIT_SHAPES:
         j = ARKIT_SHAPES.index(split)
         if split.lower() in claimed and len(sources[j]) > 1:
             raise FormatError(f"Live Link export: the rig has {split} both whole and split into halves")
-    return sources
+    return sources, unmapped
 
 
 def livelink_weights(anim: Animation) -> np.ndarray:
-    """[T, 52] ARKit weights in ARKit column order, clipped to [0, 1]."""
-    sources = livelink_mapping(anim.shape_names)
+    """[T, 52] ARKit weights in ARKit column order, clipped to [0, 1]; warns about the rig shapes left out."""
+    sources, unmapped = livelink_mapping(anim.shape_names)
+    if unmapped:
+        log.warning("livelink.csv: %d rig shapes match no ARKit name and are left out: %s (case and _L/_R versus "
+                    "Left/Right suffixes are ignored; a name map, export.name_map, can rename them)",
+                    len(unmapped), ", ".join(unmapped))
     out = np.zeros((anim.num_frames, len(ARKIT_SHAPES)))
     for j, ks in enumerate(sources):
         if ks:
             out[:, j] = anim.weights[:, ks].mean(axis=1)
     return np.clip(out, 0.0, 1.0)
+
+
+def eye_angles(arkit: np.ndarray, gaze: EyeGaze) -> np.ndarray:
+    """[T, 6] (LeftEyeYaw, LeftEyePitch, LeftEyeRoll, RightEyeYaw, RightEyePitch, RightEyeRoll) radians
+    from [T, 52] ARKit weights (the module docstring gives the mapping and its signs)."""
+    def w(name: str) -> np.ndarray:
+        return arkit[:, ARKIT_SHAPES.index(name)]
+    out_, in_, up, down = (np.radians(a) for a in (gaze.out_deg, gaze.in_deg, gaze.up_deg, gaze.down_deg))
+    zero = np.zeros(len(arkit))
+    return np.stack([out_ * w("EyeLookOutLeft") - in_ * w("EyeLookInLeft"),
+                     down * w("EyeLookDownLeft") - up * w("EyeLookUpLeft"), zero,
+                     in_ * w("EyeLookInRight") - out_ * w("EyeLookOutRight"),
+                     down * w("EyeLookDownRight") - up * w("EyeLookUpRight"), zero], axis=1)
 
 
 def head_yaw_pitch_roll(R: np.ndarray) -> np.ndarray:
@@ -116,43 +142,19 @@ def matrix_from_yaw_pitch_roll(angles: np.ndarray) -> np.ndarray:
     return Rotation.from_euler("YXZ", angles.reshape(-1, 3)).as_matrix().reshape(*angles.shape[:-1], 3, 3)
 
 
-def _timecode_rate(fps: float) -> int:
-    return max(1, int(round(fps)))
+def write_livelink_csv(anim: Animation, path: str | Path, timecode: Timecode | None = None,
+                       gaze: EyeGaze | None = None) -> Path:
+    """Write livelink.csv from ``anim`` (its head pose in the frame to deliver).
 
-
-def parse_timecode(timecode: str, fps: float) -> int:
-    """'HH:MM:SS:FF' to a frame count at ``round(fps)`` frames a second (non-drop-frame)."""
-    if not TIMECODE_PATTERN.match(timecode):
-        raise FormatError(f"timecode must look like HH:MM:SS:FF, got {timecode!r}")
-    hh, mm, ss, ff = (int(x) for x in re.split("[:;]", timecode))
-    rate = _timecode_rate(fps)
-    if mm >= 60 or ss >= 60 or ff >= rate:
-        raise FormatError(f"timecode {timecode!r} is out of range at {rate} frames a second")
-    return ((hh * 60 + mm) * 60 + ss) * rate + ff
-
-
-def format_timecode(frame: float, fps: float) -> str:
-    """A frame count (sub-frames allowed) to 'HH:MM:SS:FF.mmm', .mmm in thousandths of a frame."""
-    rate = _timecode_rate(fps)
-    milli = int(round(frame * 1000))
-    whole, sub = divmod(milli, 1000)
-    seconds, ff = divmod(whole, rate)
-    minutes, ss = divmod(seconds, 60)
-    hh, mm = divmod(minutes, 60)
-    return f"{hh % 24:02d}:{mm:02d}:{ss:02d}:{ff:02d}.{sub:03d}"
-
-
-def frame_timecode(start_timecode: str, frame: float, fps: float) -> str:
-    """The timecode of ``frame`` frames after ``start_timecode``: (00:40:28:09, 25, 30) -> 00:40:29:04.000."""
-    return format_timecode(parse_timecode(start_timecode, fps) + frame, fps)
-
-
-def write_livelink_csv(anim: Animation, path: str | Path) -> Path:
-    """Write livelink.csv; raises FormatError (before writing) when the shape names don't map."""
+    ``timecode`` defaults to :func:`take_timecode` of the animation's fps and start timecode, ``gaze`` to
+    :class:`EyeGaze`'s defaults. Raises FormatError (before writing) where two rig names claim one ARKit name.
+    """
+    timecode = take_timecode(anim.fps, anim.start_timecode) if timecode is None else timecode
     weights = livelink_weights(anim)
-    head = head_yaw_pitch_roll(anim.R)
-    values = np.concatenate([weights, head, np.zeros((anim.num_frames, _EYE_ANGLES))], axis=1)
-    rows = [f"{frame_timecode(anim.start_timecode, int(f), anim.fps)},{BLENDSHAPE_COUNT},"
+    head = continuous_euler(head_yaw_pitch_roll(anim.R))
+    values = np.concatenate([weights, head, eye_angles(weights, gaze or EyeGaze())], axis=1)
+    start = timecode.parse(anim.start_timecode)
+    rows = [f"{timecode.label_with_subframe(start + int(f))},{BLENDSHAPE_COUNT},"
             + ",".join(_WEIGHT_FORMAT % v for v in row) for f, row in zip(anim.frame_numbers, values)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ __all__ = ["AccuracyReport", "ShapeWeightError", "animation_accuracy", "weight_e
            "weights_in_rig_order", "true_identity", "ACTIVE_THRESHOLD"]
 
 ACTIVE_THRESHOLD = 0.05  # a weight counts as active above this, in truth or fit
-FACE_MATERIAL = "M_Face"
 
 
 @dataclass(frozen=True)
@@ -49,11 +48,9 @@ class AccuracyReport:
 
 
 def face_region_vertices(rig: Rig) -> np.ndarray:
-    """[N] vertices of the face: those of the rig's "M_Face" triangles, else all opaque ones."""
-    faces = rig.faces[rig.opaque_faces()]
-    if FACE_MATERIAL in rig.material_names and rig.face_material is not None:
-        faces = rig.faces[rig.face_material == rig.material_names.index(FACE_MATERIAL)]
-    return np.unique(faces)
+    """[N] vertices of the face: those of the rig's "M_Face" triangles, else all opaque ones
+    (:meth:`Rig.face_region_faces`)."""
+    return np.unique(rig.faces[rig.face_region_faces()])
 
 
 def weights_in_rig_order(anim: Animation, rig: Rig, frames: int) -> np.ndarray:

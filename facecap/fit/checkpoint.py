@@ -58,7 +58,8 @@ class Checkpoint:
         stages_done: how many stages of the plan are done.
         state: the take's state after them.
         loss: the loss weights as scaled for the take (None before the first stage).
-        photometric_rms: [T] the photometric error of the frames already final (NaN elsewhere).
+        photometric_rms: [T] the photometric error of the frames already final (NaN elsewhere), and
+            photometric_rms_per_camera [T, C] per view.
         fingerprint: what the fit was given (:func:`fingerprint`).
     """
 
@@ -66,6 +67,7 @@ class Checkpoint:
     state: SequenceState
     loss: TakeLoss | None
     photometric_rms: np.ndarray
+    photometric_rms_per_camera: np.ndarray
     fingerprint: dict[str, str]
 
 
@@ -155,6 +157,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     payload = {"version": CHECKPOINT_VERSION, "stages_done": checkpoint.stages_done, "state": _pack(checkpoint.state),
                "loss": _pack(checkpoint.loss), "photometric_rms": _pack(checkpoint.photometric_rms),
+               "photometric_rms_per_camera": _pack(checkpoint.photometric_rms_per_camera),
                "fingerprint": checkpoint.fingerprint}
     with open(tmp, "wb") as f:
         torch.save(payload, f)
@@ -187,4 +190,5 @@ def load_checkpoint(path: Path, expected: dict[str, str], device: torch.device) 
                            f"{'; ...' if len(changed) > 5 else ''}). Start afresh without --resume")
     return Checkpoint(stages_done=int(payload["stages_done"]), state=_unpack(payload["state"], device),
                       loss=_unpack(payload["loss"], device), photometric_rms=_unpack(payload["photometric_rms"], device),
+                      photometric_rms_per_camera=_unpack(payload["photometric_rms_per_camera"], device),
                       fingerprint=saved)

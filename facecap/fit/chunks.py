@@ -124,6 +124,11 @@ def stitch_chunks(chunks: list[Chunk], fits: list[FitResult], qa_video: Path | N
     t = np.zeros((T, 3))
     frame_ok = np.zeros(T, bool)
     landmark_error, photometric = np.zeros(T), np.zeros(T)
+    per_camera = all(f.landmark_error_px_per_camera is not None and f.photometric_rms_per_camera is not None
+                     and f.camera_names == fits[0].camera_names for f in fits)
+    C = len(fits[0].camera_names)
+    landmark_views, photometric_views = (np.full((T, C), np.nan), np.full((T, C), np.nan)) if per_camera else \
+        (None, None)
     for chunk, fit in zip(chunks, fits):
         anim, rows = fit.animation, slice(chunk.start, chunk.stop)
         weights[rows], R[rows], t[rows] = anim.weights, anim.R, anim.t      # later chunks write over overlaps
@@ -131,6 +136,9 @@ def stitch_chunks(chunks: list[Chunk], fits: list[FitResult], qa_video: Path | N
         frame_ok[chunk.own_start:chunk.own_stop] = fit.frame_ok[own]
         landmark_error[chunk.own_start:chunk.own_stop] = fit.landmark_error_px[own]
         photometric[chunk.own_start:chunk.own_stop] = fit.photometric_rms[own]
+        if per_camera:
+            landmark_views[chunk.own_start:chunk.own_stop] = fit.landmark_error_px_per_camera[own]
+            photometric_views[chunk.own_start:chunk.own_stop] = fit.photometric_rms_per_camera[own]
     for (a, fa), (b, fb) in zip(zip(chunks, fits), zip(chunks[1:], fits[1:])):
         overlap = a.stop - b.start
         if overlap <= 0:
@@ -159,7 +167,9 @@ def stitch_chunks(chunks: list[Chunk], fits: list[FitResult], qa_video: Path | N
     damaged = sorted({view for fit in fits for view in fit.damaged_views})
     return FitResult(animation=animation, identity=identity, frame_ok=frame_ok, landmark_error_px=landmark_error,
                      photometric_rms=photometric, qa_video=qa_video, loss_history=history, seconds=seconds,
-                     effective_loss=fits[0].effective_loss, damaged_views=damaged)
+                     effective_loss=fits[0].effective_loss, damaged_views=damaged,
+                     camera_names=fits[0].camera_names if per_camera else (),
+                     landmark_error_px_per_camera=landmark_views, photometric_rms_per_camera=photometric_views)
 
 
 @dataclass(frozen=True)
@@ -240,7 +250,7 @@ def trim_qa_video(source: Path, target: Path, start: int, stop: int, fps: float)
                 if i >= stop:
                     break
                 if i >= start:
-                    video.write(frame[None])
+                    video.write_frames(frame[None])
     finally:
         reader.close()
 

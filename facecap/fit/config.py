@@ -6,6 +6,7 @@ import torch
 
 from facecap.config import field, require_non_negative
 from facecap.errors import ConfigError
+from facecap.export.config import ExportConfig
 from facecap.fit.init import InitConfig
 
 __all__ = ["FitConfig", "LandmarkConfig", "LossWeights", "ScheduleConfig"]
@@ -153,7 +154,8 @@ class FitConfig:
         expert=True)
     neutral_degree: int = field(2, "rigs without identity modes: degree of the smooth polynomial neutral "
                                     "correction fitted in their place (0: none)", expert=True)
-    qa_video: bool = field(True, "write qa.mp4: reference, render and overlay per camera (needs the photometric fit)")
+    qa_video: bool = field(True, "write qa.mp4: a labelled tile per camera with the model's edges on the frame and "
+                                 "its signed difference (needs the photometric fit)")
     qa_scale: float = field(0.5, "image scale of the QA video")
     checkpoint_seconds: float = field(60.0, "a fit writes a checkpoint after a stage when this long has passed since "
                                             "the last one (0: after every stage); --resume continues from it")
@@ -161,6 +163,7 @@ class FitConfig:
     init: InitConfig = field(InitConfig(), "landmark initialisation", expert=True)
     loss: LossWeights = field(LossWeights(), "loss weights", expert=True)
     schedule: ScheduleConfig = field(ScheduleConfig(), "optimisation schedule")
+    export: ExportConfig = field(ExportConfig(), "delivery files (the keys of facecap export)")
 
     def __post_init__(self) -> None:
         require_non_negative(self, ["reader_threads", "neutral_degree", "checkpoint_seconds"])

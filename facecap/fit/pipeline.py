@@ -102,19 +102,24 @@ class _TakeCheck:
 
     def __init__(self, take: Take, config: FitConfig, device: torch.device, out_dir: Path, parts_dir: Path) -> None:
         self.errors = np.full(take.num_frames, np.nan)
+        self.errors_per_camera = np.full((take.num_frames, len(take.camera_names)), np.nan)
         self.path = out_dir / "qa.mp4" if config.qa_video else None
         self._ctx = make_context("auto", device) if self.path else None
         self._parts = parts_dir
-        self._fps = take.fps
+        self._take = take
+        self._timecode = config.export.timecode
         self._scale = config.qa_scale
 
     def add(self, model: FitModel, state: SequenceState, batch: FrameBatch) -> None:
         result = check_frames(model, state, batch.frames, batch.images, batch.view_ok, self._ctx, self._scale)
         self.errors[batch.frames] = result.photometric_rms
+        self.errors_per_camera[batch.frames] = result.photometric_rms_per_camera
         if self.path is not None:
+            take = self._take
             self._parts.mkdir(parents=True, exist_ok=True)
-            with QAVideo(self._parts / f"qa_{int(batch.frames[0]):09d}.mp4", self._fps) as part:
-                part.write(result.panels)
+            with QAVideo(self._parts / f"qa_{int(batch.frames[0]):09d}.mp4", take.fps, take.camera_names,
+                         take.start_timecode, self._timecode) as part:
+                part.write(result.panels, take.first_frame + batch.frames)
 
     def finish(self) -> None:
         """Join the QA video's parts (in frame order) into qa.mp4."""
@@ -135,7 +140,8 @@ class _Checkpoints:
     def stage_done(self, done: int, total: int, state: SequenceState, loss: TakeLoss, check: _TakeCheck) -> None:
         if self.path is None or done == total or time.monotonic() - self._last < self.seconds:
             return
-        save_checkpoint(self.path, Checkpoint(done, state, loss, check.errors, self.fingerprint))
+        save_checkpoint(self.path, Checkpoint(done, state, loss, check.errors, check.errors_per_camera,
+                                              self.fingerprint))
         self._last = time.monotonic()
         log.debug("checkpoint after stage %d of %d: %s", done, total, self.path)
 
@@ -173,12 +179,16 @@ def run_stages(plan: list[Stage], state: SequenceState, take: Take, landmarks: L
 
 
 def _landmark_errors(rig: Rig, anim: Animation, identity: np.ndarray, landmarks: Landmarks2D,
-                     calib: Calibration) -> np.ndarray:
-    """[T] RMS reprojection error in pixels of the confident landmarks over all views."""
+                     calib: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    """[T] RMS reprojection error in pixels of the confident landmarks over all views, and [T, C] per view
+    (NaN where a view has none)."""
     px = landmark_pixels(rig, anim.weights, identity, anim.R, anim.t, calib)
     err2 = ((px - landmarks.points) ** 2).sum(-1)
     conf = landmarks.confidence > 0
-    return np.sqrt((err2 * conf).sum((1, 2)) / np.maximum(conf.sum((1, 2)), 1))
+    total = np.sqrt((err2 * conf).sum((1, 2)) / np.maximum(conf.sum((1, 2)), 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_view = np.sqrt((err2 * conf).sum(2) / conf.sum(2))
+    return total, per_view
 
 
 def _nearest_rotations(R: np.ndarray) -> np.ndarray:
@@ -286,6 +296,7 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         take, calib, track_rig, landmarks, state = fit.take, fit.calibration, fit.rig, fit.landmarks, fit.state
         effective_loss = None
         photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
+        photometric_per_camera = np.full((take.num_frames, len(take.camera_names)), np.nan)
         if fit.model is not None:
             model = fit.model
             plan = plan_stages(config.schedule, take.num_frames, config.batch_frames, config.landmarks.detected,
@@ -300,13 +311,14 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
                 shutil.rmtree(work_dir / "qa_parts", ignore_errors=True)
             else:
                 saved = load_checkpoint(checkpoint_path, checkpoints.fingerprint, device)
-                state, done, loss, check.errors = saved.state, saved.stages_done, saved.loss, saved.photometric_rms
+                state, done, loss = saved.state, saved.stages_done, saved.loss
+                check.errors, check.errors_per_camera = saved.photometric_rms, saved.photometric_rms_per_camera
                 log.info("resuming after stage %d of %d from %s", done, len(plan), checkpoint_path)
             effective_loss = run_stages(plan, state, take, landmarks, model, track_rig, config, check, checkpoints,
                                         done, loss).weights
             check.finish()
             checkpoint_path.unlink(missing_ok=True)
-            photometric_rms, qa_video = check.errors, check.path
+            photometric_rms, photometric_per_camera, qa_video = check.errors, check.errors_per_camera, check.path
             lap("photometric")
         frame_ok = fit.init.frame_ok.copy()
         frame_ok[state.frames_without_views(len(take.camera_names))] = False
@@ -316,10 +328,12 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
                          units=calib.units, frames=take.first_frame + np.arange(take.num_frames),
                          start_timecode=take.start_timecode)
         identity = state.identity.double().cpu().numpy()
-        errors = _landmark_errors(track_rig, anim, identity, landmarks, calib)
+        errors, errors_per_camera = _landmark_errors(track_rig, anim, identity, landmarks, calib)
     seconds["total"] = time.perf_counter() - started
     log.info("fit %d frames in %.1f s (%.2f frames/s), median landmark error %.2f px", anim.num_frames,
              seconds["total"], anim.num_frames / seconds["total"], float(np.median(errors)))
     return FitResult(animation=anim, identity=identity, frame_ok=frame_ok, landmark_error_px=errors,
                      photometric_rms=photometric_rms, qa_video=qa_video, loss_history=state.history, seconds=seconds,
-                     effective_loss=effective_loss, damaged_views=sorted(state.damaged_views.values()))
+                     effective_loss=effective_loss, damaged_views=sorted(state.damaged_views.values()),
+                     camera_names=tuple(calib.names), landmark_error_px_per_camera=errors_per_camera,
+                     photometric_rms_per_camera=photometric_per_camera)

@@ -33,6 +33,8 @@ class FitResult:
             landmarks at ``landmark_detected``); None without the photometric fit.
         damaged_views: the views that could not be read (missing or damaged frame files), each named with its
             camera, frame and file; they were left out of the fit.
+        camera_names: the C cameras fitted; landmark_error_px_per_camera, photometric_rms_per_camera: [T, C]
+            the errors per view (NaN where a view has none).
     """
 
     animation: Animation
@@ -45,19 +47,38 @@ class FitResult:
     seconds: dict[str, float] = field(default_factory=dict)
     effective_loss: LossWeights | None = None
     damaged_views: list[str] = field(default_factory=list)
+    camera_names: tuple[str, ...] = ()
+    landmark_error_px_per_camera: np.ndarray | None = None
+    photometric_rms_per_camera: np.ndarray | None = None
+
+
+def _numbers(values: np.ndarray) -> list[float | None]:
+    """A row of floats for JSON, null where NaN."""
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def write_fit_report(result: FitResult, config: FitConfig, path: str | Path) -> None:
-    """The JSON report: per-frame landmark error and interpolation flags, timings, config and the loss
-    weights as the take scaled them."""
+    """The JSON report (docs/formats.md): per-frame landmark and photometric errors (also per camera),
+    interpolation flags, the views left out, timings, the config and the loss weights as the take scaled them."""
+    T, C = result.animation.num_frames, len(result.camera_names)
+    landmark_views = result.landmark_error_px_per_camera
+    photometric_views = result.photometric_rms_per_camera
+    frames = []
+    for t, (f, e, p, ok) in enumerate(zip(result.animation.frame_numbers, result.landmark_error_px,
+                                          result.photometric_rms, result.frame_ok)):
+        row = {"frame": int(f), "landmark_error_px": float(e), "photometric_rms": _numbers([p])[0],
+               "interpolated": not bool(ok)}
+        if C and landmark_views is not None:
+            row["landmark_error_px_per_camera"] = _numbers(landmark_views[t])
+        if C and photometric_views is not None:
+            row["photometric_rms_per_camera"] = _numbers(photometric_views[t])
+        frames.append(row)
     report = {
-        "frames": [{"frame": int(f), "landmark_error_px": float(e),
-                    "photometric_rms": None if np.isnan(p) else float(p), "interpolated": not bool(ok)}
-                   for f, e, p, ok in zip(result.animation.frame_numbers, result.landmark_error_px,
-                                          result.photometric_rms, result.frame_ok)],
+        "cameras": list(result.camera_names),
+        "frames": frames,
         "identity": result.identity.tolist(),
         "seconds": result.seconds,
-        "frames_per_second": result.animation.num_frames / max(result.seconds.get("total", 1e-9), 1e-9),
+        "frames_per_second": T / max(result.seconds.get("total", 1e-9), 1e-9),
         "config": config_to_dict(config),
         "effective_loss": None if result.effective_loss is None else config_to_dict(result.effective_loss),
         "damaged_views": result.damaged_views,

@@ -130,5 +130,8 @@ def save_rig(rig: Rig, path: str | Path) -> None:
         arrays["texture"] = rig.texture[0] if rig.texture.shape[0] == 1 else rig.texture
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    tmp = path.with_name(path.name + ".partial")     # published whole or not at all
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    tmp.replace(path)
     log.info("wrote rig %s (%d vertices, %d shapes)", path, rig.num_vertices, rig.num_shapes)

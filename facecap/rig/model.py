@@ -9,7 +9,9 @@ from facecap.checks import check_shape
 from facecap.errors import FormatError
 from facecap.units import UNITS_IN_MM, unit_scale
 
-__all__ = ["Rig"]
+__all__ = ["Rig", "FACE_MATERIAL"]
+
+FACE_MATERIAL = "M_Face"  # the material of the face region in rigs that name one (ICT-FaceKit's)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,12 @@ class Rig:
         if self.face_material is None or self.material_opaque is None:
             return np.arange(len(self.faces))
         return np.flatnonzero(self.material_opaque[self.face_material])
+
+    def face_region_faces(self) -> np.ndarray:
+        """[F'] indices of the face's triangles: those of the material ``FACE_MATERIAL``, else every opaque one."""
+        if FACE_MATERIAL in self.material_names and self.face_material is not None:
+            return np.flatnonzero(self.face_material == self.material_names.index(FACE_MATERIAL))
+        return self.opaque_faces()
 
     def subset(self, vertices: np.ndarray) -> "Rig":
         """The rig restricted to ``vertices`` ([N] indices); triangles with all corners kept survive.

@@ -41,3 +41,17 @@ def test_rig_command_errors_are_clean(tmp_path, capsys):
     (tmp_path / "objs").mkdir()
     assert main(["rig", "import-obj", str(tmp_path / "objs"), "--out", str(tmp_path / "r.npz")]) == 2
     assert "no neutral mesh 'neutral.obj'" in capsys.readouterr().err
+
+
+def test_rig_decimate_writes_a_sparse_rig(tmp_path, capsys):
+    from facecap.rig.demo_head import DemoHeadConfig, build_demo_head
+    rig = build_demo_head(DemoHeadConfig(resolution=0.5, texture_size=32))
+    save_rig(rig, tmp_path / "rig.npz")
+    assert main(["rig", "decimate", str(tmp_path / "rig.npz"), "--vertices", "1000", "--out",
+                 str(tmp_path / "sparse.npz")]) == 0
+    sparse = load_rig(tmp_path / "sparse.npz")
+    assert 990 <= sparse.num_vertices <= 1000                # the demo head's face region is all of it
+    assert f"wrote {tmp_path / 'sparse.npz'}: {sparse.num_vertices} vertices" in capsys.readouterr().out
+    assert main(["rig", "decimate", str(tmp_path / "rig.npz"), "--vertices", str(rig.num_vertices), "--out",
+                 str(tmp_path / "none.npz")]) == 2
+    assert "face region has" in capsys.readouterr().err and not (tmp_path / "none.npz").exists()

@@ -1,4 +1,4 @@
-"""livelink.csv: the exact header, ARKit name mapping, timecodes and head angles."""
+"""livelink.csv: the exact header, ARKit name mapping (partial rigs included), timecodes, head and eye angles."""
 
 from pathlib import Path
 
@@ -9,8 +9,9 @@ from scipy.spatial.transform import Rotation
 from facecap.animation import Animation
 from facecap.errors import FormatError
 from facecap.export import write_livelink_csv
-from facecap.export.livelink import (ARKIT_SHAPES, LIVELINK_HEADER, format_timecode, frame_timecode,
-                                     head_yaw_pitch_roll, livelink_mapping, matrix_from_yaw_pitch_roll, parse_timecode)
+from facecap.export.config import EyeGaze
+from facecap.export.livelink import (ARKIT_SHAPES, LIVELINK_HEADER, eye_angles, head_yaw_pitch_roll, livelink_mapping,
+                                     matrix_from_yaw_pitch_roll)
 
 # docs/formats.md §6, copied by hand: the header must match it byte for byte.
 EXPECTED_HEADER = (
@@ -64,44 +65,54 @@ def test_rows_mapping_and_format(tmp_path):
 
 
 def test_ict_rig_names_map_fully(ict_face_rig):
-    sources = livelink_mapping(ict_face_rig.shape_names)
+    sources, unmapped = livelink_mapping(ict_face_rig.shape_names)
     used = sorted(k for ks in sources for k in ks)
-    assert used == list(range(ict_face_rig.num_shapes))
+    assert used == list(range(ict_face_rig.num_shapes)) and unmapped == []
     assert [ict_face_rig.shape_names[k] for k in sources[ARKIT_SHAPES.index("BrowInnerUp")]] == \
         ["browInnerUp_L", "browInnerUp_R"]
     assert sources[ARKIT_SHAPES.index("TongueOut")] == []
 
 
-def test_unmappable_names_raise(tmp_path):
-    with pytest.raises(FormatError, match="rig shapes lipCornerPull, sneer match no ARKit name"):
-        write_livelink_csv(_anim(["jawOpen", "lipCornerPull", "sneer"], [[0, 0, 0]]), tmp_path / "l.csv")
-    assert not (tmp_path / "l.csv").exists()
+def test_unmapped_shapes_are_left_out_with_a_warning(tmp_path, caplog):
+    anim = _anim(["jawOpen", "lipCornerPull", "eyeLookOut_L", "sneer"], [[0.5, 0.9, 0.4, 0.7]])
+    row = write_livelink_csv(anim, tmp_path / "l.csv").read_text().splitlines()[1].split(",")
+    assert "2 rig shapes match no ARKit name and are left out: lipCornerPull, sneer" in caplog.text
+    cols = dict(zip(EXPECTED_HEADER.split(","), row))
+    assert len(row) == 63 and cols["JawOpen"] == "0.5000000000" and cols["EyeLookOutLeft"] == "0.4000000000"
+    assert cols["MouthSmileLeft"] == "0.0000000000"
+    assert float(cols["LeftEyeYaw"]) == pytest.approx(np.radians(45) * 0.4)   # the eye looks out: gaze yaw
+
+
+def test_ambiguous_names_raise(tmp_path):
     with pytest.raises(FormatError, match="'jawOpen' and 'JawOpen' both map to ARKit 'JawOpen'"):
-        livelink_mapping(["jawOpen", "JawOpen"])
+        write_livelink_csv(_anim(["jawOpen", "JawOpen"], [[0, 0]]), tmp_path / "l.csv")
+    assert not (tmp_path / "l.csv").exists()
     with pytest.raises(FormatError, match="CheekPuff both whole and split"):
         livelink_mapping(["cheekPuff", "cheekPuff_L"])
 
 
-@pytest.mark.parametrize("start, frame, fps, expected", [
-    ("00:40:28:09", 25, 30, "00:40:29:04.000"),
-    ("00:00:00:00", 0, 30, "00:00:00:00.000"),
-    ("00:59:59:29", 1, 30, "01:00:00:00.000"),
-    ("23:59:59:23", 1, 24, "00:00:00:00.000"),
-    ("00:00:10:00", 59, 60, "00:00:10:59.000"),
-    ("00:00:00:00", 25.5, 30, "00:00:00:25.500"),  # .mmm: thousandths of a frame
-    ("00:00:00:00", 30, 29.97, "00:00:01:00.000"),  # non-drop-frame at round(fps)
-])
-def test_timecode_arithmetic(start, frame, fps, expected):
-    assert frame_timecode(start, frame, fps) == expected
+def _gaze_direction(yaw, pitch):
+    """The unit gaze of an eye turned by R = Ry(yaw) Rx(pitch) from looking along +z (the face's forward)."""
+    return Rotation.from_euler("YX", [yaw, pitch]).apply([0.0, 0.0, 1.0])
 
 
-def test_timecode_parsing():
-    assert parse_timecode("01:00:00:01", 25) == 90001
-    assert format_timecode(90001, 25) == "01:00:00:01.000"
-    with pytest.raises(FormatError, match="out of range at 30 frames"):
-        parse_timecode("00:00:00:30", 30)
-    with pytest.raises(FormatError, match="must look like HH:MM:SS:FF"):
-        parse_timecode("00:00:00", 30)
+def test_eye_angles_follow_the_look_shapes():
+    gaze = EyeGaze(out_deg=40, in_deg=20, up_deg=15, down_deg=25)
+    names = ["EyeLookOutLeft", "EyeLookInRight", "EyeLookUpLeft", "EyeLookDownRight", "EyeLookInLeft"]
+    arkit = np.zeros((len(names) + 1, 52))
+    for i, name in enumerate(names):
+        arkit[i, ARKIT_SHAPES.index(name)] = 1.0
+    angles = eye_angles(arkit, gaze)
+    left_out, right_in, left_up, right_down, left_in, rest = angles
+    np.testing.assert_allclose(rest, 0)
+    np.testing.assert_allclose(angles[:, [2, 5]], 0)                         # eyes do not roll
+    # Looking to the performer's left (+x, the rig's axes): the left eye looks out, the right eye in.
+    assert _gaze_direction(*left_out[:2])[0] == pytest.approx(np.sin(np.radians(40)))
+    assert _gaze_direction(*right_in[3:5])[0] == pytest.approx(np.sin(np.radians(20)))
+    assert _gaze_direction(*left_in[:2])[0] == pytest.approx(-np.sin(np.radians(20)))
+    # Looking up is +y (the rig's up), looking down -y.
+    assert _gaze_direction(*left_up[:2])[1] == pytest.approx(np.sin(np.radians(15)))
+    assert _gaze_direction(*right_down[3:5])[1] == pytest.approx(-np.sin(np.radians(25)))
 
 
 def test_head_angles_round_trip(rng):
@@ -125,3 +136,14 @@ def test_head_columns_are_written(tmp_path):
     cols = dict(zip(EXPECTED_HEADER.split(","), row.split(",")))
     assert (cols["HeadYaw"], cols["HeadPitch"], cols["HeadRoll"]) == ("0.3000000000", "-0.2000000000",
                                                                         "0.1000000000")
+
+
+def test_head_angles_are_continuous(tmp_path):
+    """A head turned 180° (yaw and roll, as seen from an OpenCV camera) nodding ±0.2°: no 2π jumps."""
+    T = 41
+    nod = np.radians(0.2) * np.sin(np.linspace(0, 4 * np.pi, T))
+    R = matrix_from_yaw_pitch_roll(np.stack([np.full(T, np.pi), nod, np.full(T, np.pi)], axis=1))
+    rows = write_livelink_csv(_anim(["jawOpen"], np.zeros((T, 1)), R=R), tmp_path / "l.csv").read_text()
+    head = np.array([[float(v) for v in row.split(",")[54:57]] for row in rows.splitlines()[1:]])
+    assert np.abs(np.diff(head, axis=0)).max() < np.radians(0.1)
+    np.testing.assert_allclose(matrix_from_yaw_pitch_roll(head), R, atol=1e-9)

@@ -1,14 +1,12 @@
-"""Head stabilisation against the rig's head-space meshes, mesh files, the weight plot, export_animation."""
-
-import json
+"""Head stabilisation against the rig's head-space meshes, mesh files, the weight plot."""
 
 import matplotlib.image
 import numpy as np
 import pytest
 
-from facecap.animation import Animation, load_animation_json
-from facecap.errors import FormatError, ShapeError
-from facecap.export import export_animation, load_mesh_sequence, read_fbx_csv, stabilise_meshes, write_mesh_sequence
+from facecap.animation import Animation
+from facecap.errors import ShapeError
+from facecap.export import load_mesh_sequence, stabilise_meshes, write_mesh_sequence
 from facecap.export.plot import plot_weight_curves
 from facecap.geometry.rotations import matrix_from_euler_xyz
 from facecap.rig import Rig, evaluate_rig
@@ -68,37 +66,6 @@ def test_plot(tmp_path, anim):
     assert image.shape[0] > 400 and image.std() > 0
     quiet = Animation(NAMES, np.zeros_like(weights), anim.R, anim.t)
     assert plot_weight_curves(quiet, tmp_path / "q.png").is_file()
-
-
-def test_export_animation_writes_everything(tmp_path, rig, anim):
-    world = evaluate_rig(rig.in_units("mm"), anim.weights, R=anim.R, t=anim.t)
-    paths = export_animation(anim, tmp_path / "out", rig=rig, world_meshes=world)
-    assert set(paths) == {"json", "csv", "livelink", "plot", "meshes"}
-    assert all(p.exists() for p in paths.values())
-    np.testing.assert_array_equal(load_animation_json(paths["json"]).weights, anim.weights)
-    np.testing.assert_allclose(read_fbx_csv(paths["csv"]).t, anim.t, rtol=1e-8)
-    assert paths["livelink"].read_text().splitlines()[1].startswith("00:40:28:09.000,61,")
-    meshes, _ = load_mesh_sequence(paths["meshes"])
-    np.testing.assert_allclose(meshes, evaluate_rig(rig.in_units("mm"), anim.weights), atol=1e-3)
-
-
-def test_export_animation_without_world_meshes(tmp_path, rig, anim):
-    paths = export_animation(anim, tmp_path, rig=rig, obj_meshes=True)
-    assert len(list(paths["meshes"].glob("*.obj"))) == anim.num_frames
-    np.testing.assert_allclose(load_obj(paths["meshes"] / "frame_000001.obj").vertices,
-                               evaluate_rig(rig, anim.weights[1]) * 10, rtol=1e-7, atol=1e-6)
-    with pytest.raises(FormatError, match="shape names differ"):
-        export_animation(anim, tmp_path, rig=rig.replace(shape_names=("a", "b", "c")))
-    with pytest.raises(ValueError, match="need the rig"):
-        export_animation(anim, tmp_path, world_meshes=np.zeros((anim.num_frames, 8, 3)))
-
-
-def test_export_animation_skips_unmappable_livelink(tmp_path, anim, caplog):
-    odd = Animation(("smirk", "blink", "sneer"), anim.weights, anim.R, anim.t, extra={"generator": {"x": 1}})
-    paths = export_animation(odd, tmp_path)
-    assert "livelink" not in paths and not (tmp_path / "livelink.csv").exists()
-    assert "match no ARKit name" in caplog.text
-    assert json.loads(paths["json"].read_text())["generator"] == {"x": 1}
 
 
 def test_meshes_written_in_chunks_read_back_as_one_sequence(tmp_path):

@@ -86,7 +86,7 @@ def test_checkpoint_round_trip_keeps_the_state_exactly(tmp_path):
     state = _state()
     path = tmp_path / CHECKPOINT_NAME
     print_ = {"the rig": "abc", "config key 'loss.l1'": "0.0033"}
-    save_checkpoint(path, Checkpoint(5, state, None, np.array([1.0, np.nan]), print_))
+    save_checkpoint(path, Checkpoint(5, state, None, np.array([1.0, np.nan]), np.zeros((2, 3)), print_))
     loaded = load_checkpoint(path, print_, torch.device("cpu"))
     assert loaded.stages_done == 5 and loaded.loss is None
     assert torch.equal(loaded.state.weights, state.weights) and torch.equal(loaded.state.prior.identity,
@@ -99,7 +99,7 @@ def test_checkpoint_round_trip_keeps_the_state_exactly(tmp_path):
 def test_checkpoint_of_another_fit_is_refused_naming_what_changed(tmp_path):
     path = tmp_path / CHECKPOINT_NAME
     saved = {"the rig": "abc", "config key 'loss.l1'": "0.0033", "the take's frames": "x"}
-    save_checkpoint(path, Checkpoint(1, _state(), None, np.zeros(4), saved))
+    save_checkpoint(path, Checkpoint(1, _state(), None, np.zeros(4), np.zeros((4, 3)), saved))
     with pytest.raises(FacecapError, match=r"config key 'loss.l1': 0.0033 then, 0.005 now"):
         load_checkpoint(path, {**saved, "config key 'loss.l1'": "0.005"}, torch.device("cpu"))
     with pytest.raises(FacecapError, match="the rig changed"):
