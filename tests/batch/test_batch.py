@@ -4,6 +4,7 @@ mid-chunk, results equal to single-process fits of the same chunks, a rerun that
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -157,11 +158,12 @@ def test_batch_run_again_skips_finished_chunks_and_a_failed_take_keeps_its_folde
     their stored chunks (no chunk fitted, the same animations), the broken one fails with its reason and leaves
     its folder alone, and the command says so (exit status 1)."""
     work, manifest, _, _, _ = batch
-    root, _, _ = two_performers
+    root, _, takes = two_performers
     before = {n: (work / "out" / n / "animation.json").read_bytes() for n in ("a1", "a2", "b1")}
-    broken = root / "takes_broken" / "c1"
+    broken = root / "takes_broken" / "c1"                            # a calibration and landmarks, no cameras
     broken.mkdir(parents=True, exist_ok=True)
-    (broken / "landmarks.json").write_text("{}")                     # a folder with no cameras in it
+    shutil.copy(takes["a1"] / "calibration.json", broken / "calibration.json")
+    (broken / "landmarks.json").write_text("{}")
     (work / "out" / "c1").mkdir(parents=True, exist_ok=True)
     (work / "out" / "c1" / "notes.txt").write_text("kept")
     text = manifest.read_text().replace("takes:\n", f"takes:\n- {broken}\n")
