@@ -2,11 +2,13 @@
 
 Usage:  python tools/bench_long_take.py [--frames 300 3000] [--cameras 2] [--size 160x120] [--out bench_long]
 
-For each length it synthesises a take of the demo head (low resolution, stand-in landmarks: the true
-projections plus 1 px noise), then fits it in a fresh process with a light schedule and writes every
-output (animation.json/csv, livelink.csv, meshes_head.npz, qa.mp4, report.json), and reads that process's
-peak resident memory. It prints each length's peak RSS and the ratio of the longest to the shortest
-(the aim: within 1.2x), medians of --repeats runs. One torch and BLAS thread, so runs compare.
+For each length it makes a take of the demo head (low resolution, stand-in landmarks: the true projections
+plus 1 px noise): the shortest length is synthesised, longer ones loop it (frame files hard-linked under new
+numbers, landmarks tiled), which costs the fit what fresh frames cost and spares the rendering. It then fits
+each take in a fresh process with a light schedule, writes every output (animation.json/csv, livelink.csv,
+meshes_head.npz, animation.glb, qa.mp4, report.json/html), and reads that process's peak resident memory.
+It prints each length's peak RSS and the ratio of the longest to the shortest (the aim: within 1.2x), medians
+of --repeats runs. One torch and BLAS thread, so runs compare.
 """
 
 import argparse
@@ -19,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 
 from facecap.config import save_config
@@ -28,25 +32,52 @@ from facecap.rig import build_demo_head, save_rig
 from facecap.synth.landmarks import synthetic_landmarks
 from facecap.synth.scene import default_scene
 from facecap.synth.take import SynthConfig, synthesize_take
-from facecap.take.landmarks import save_landmarks
+from facecap.take.landmarks import Landmarks2D, load_landmarks, save_landmarks
 
 LIGHT_SCHEDULE = ScheduleConfig(keyframes=4, keyframe_scales=[1.0], keyframe_iterations=[3], scales=[1.0],
                                 iterations=[2], passes=1)
 
 
 def make_take(root: Path, frames: int, cameras: int, size: tuple[int, int]) -> Path:
-    """A take of ``frames`` frames of the demo head with stand-in landmarks (kept for later runs)."""
+    """A synthesised take of ``frames`` frames of the demo head with stand-in landmarks (kept for later runs)."""
     take = root / f"take_{frames}"
     if (take / "landmarks.json").is_file():
         return take
+    shutil.rmtree(take, ignore_errors=True)
     rig = build_demo_head()
     synth = SynthConfig()
     synth = dataclasses.replace(synth, supersample=1, image_format="jpg",
-                                ring=dataclasses.replace(synth.ring, num_cameras=cameras, width=size[0], height=size[1]),
+                                ring=dataclasses.replace(synth.ring, num_cameras=cameras, width=size[0],
+                                                         height=size[1]),
                                 motion=dataclasses.replace(synth.motion, num_frames=frames))
     calibration, truth = default_scene(rig, synth)
     synthesize_take(rig, calibration, truth, take, synth)
     save_landmarks(synthetic_landmarks(rig, calibration, truth, 1.0, np.random.default_rng(0)), take / "landmarks.json")
+    return take
+
+
+def loop_take(base: Path, frames: int) -> Path:
+    """A take of ``frames`` frames that plays ``base`` over and over (kept for later runs): its frame files
+    hard-linked under the new numbers, its landmarks tiled, its calibration and take.json copied (the frame range
+    made ``frames`` long)."""
+    take = base.parent / f"{base.name}_looped_{frames}"
+    if (take / "landmarks.json").is_file():
+        return take
+    shutil.rmtree(take, ignore_errors=True)
+    take.mkdir()
+    shutil.copy(base / "calibration.json", take / "calibration.json")
+    info = json.loads((base / "take.json").read_text())
+    (take / "take.json").write_text(json.dumps(dict(info, frame_range=[0, frames]), indent=1))
+    for camera in sorted(p for p in base.iterdir() if p.is_dir()):
+        files = sorted(camera.iterdir())
+        (take / camera.name).mkdir()
+        for i in range(frames):
+            source = files[i % len(files)]
+            os.link(source, take / camera.name / f"{i:06d}{source.suffix}")
+    landmarks = load_landmarks(base / "landmarks.json")
+    index = np.arange(frames) % len(landmarks.points)
+    save_landmarks(Landmarks2D(landmarks.points[index], landmarks.confidence[index], landmarks.camera_names,
+                               landmarks.scheme), take / "landmarks.json")
     return take
 
 
@@ -79,9 +110,10 @@ def main() -> int:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     results = {}
+    base = make_take(args.out, min(args.frames), args.cameras, size)
     for frames in args.frames:
         started = time.perf_counter()
-        take = make_take(args.out, frames, args.cameras, size)
+        take = base if frames == min(args.frames) else loop_take(base, frames)
         print(f"{frames} frames: take ready in {time.perf_counter() - started:.0f} s", flush=True)
         runs = [fit_in_child(take, args.out / f"fit_{frames}_{k}") for k in range(args.repeats)]
         rss, seconds = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
