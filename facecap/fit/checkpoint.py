@@ -189,6 +189,7 @@ def load_checkpoint(path: Path, expected: dict[str, str], device: torch.device) 
         raise FacecapError(f"cannot resume from {path}: the fit is not the one that wrote it ({shown}"
                            f"{'; ...' if len(changed) > 5 else ''}). Start afresh without --resume")
     return Checkpoint(stages_done=int(payload["stages_done"]), state=_unpack(payload["state"], device),
-                      loss=_unpack(payload["loss"], device), photometric_rms=_unpack(payload["photometric_rms"], device),
+                      loss=_unpack(payload["loss"], device),
+                      photometric_rms=_unpack(payload["photometric_rms"], device),
                       photometric_rms_per_camera=_unpack(payload["photometric_rms_per_camera"], device),
                       fingerprint=saved)

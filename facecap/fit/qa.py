@@ -224,7 +224,8 @@ def join_videos(parts: list[Path], path: Path) -> None:
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
                         str(listing), "-c", "copy", str(path)], check=True, capture_output=True)
     except subprocess.CalledProcessError as err:
-        raise RuntimeError(f"ffmpeg could not join the QA video's parts: {err.stderr.decode(errors='replace')}") from err
+        stderr = err.stderr.decode(errors="replace")
+        raise RuntimeError(f"ffmpeg could not join the QA video's parts: {stderr}") from err
     finally:
         listing.unlink(missing_ok=True)
 

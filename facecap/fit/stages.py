@@ -109,8 +109,8 @@ class FitBatch:
         on = relaxed_support(state, index, loss.l1_relaxed_above) if self.relaxed else None
         fit = None
         for scale, iterations in self.steps:
-            fit = optimise_batch(ctx.model, state, frames, batch.observations(ctx.landmarks, scale, state.landmark_offsets), loss,
-                                 iterations, on)
+            observations = batch.observations(ctx.landmarks, scale, state.landmark_offsets)
+            fit = optimise_batch(ctx.model, state, frames, observations, loss, iterations, on)
             state.store(index, fit.params, fit.appearance, fit.damping)
             state.record(f"{self.name}@{scale:g}", fit.energies)
         if fit is not None:
