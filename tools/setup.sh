@@ -25,7 +25,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
       || "${PIP[@]}" install --retries 2 torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-"${PIP[@]}" install -e '.[test]'
+# The batch extra (Ray) too, so that the suite runs facecap batch's tests on a local Ray cluster.
+"${PIP[@]}" install -e '.[test,batch]'
 # The Khronos glTF Validator for the glTF test (tests/export/test_gltf.py skips without it).
 if command -v npm >/dev/null 2>&1; then
   npm install --prefix tools/gltf --no-audit --no-fund --no-package-lock --silent \

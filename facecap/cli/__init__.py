@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "calibrate cameras from board images (or import a calibration)"),
     "synth": ("synth", "render a synthetic take with ground truth (for testing and tuning)"),
     "fit": ("fit", "fit a multi-view take: weights and head pose per frame"),
+    "actor": ("actor", "build a performer's profile (identity, albedo, detector offsets) for their takes' fits"),
+    "batch": ("batch", "fit the takes of a manifest in chunks on a Ray cluster (local, or one to join)"),
     "export": ("export", "write a fit's delivery files again: CSV, Live Link, glTF, FBX (no refit)"),
     "train-init": ("train_init", "train a network that starts the fit (and previews takes) from the frames"),
     "preview": ("preview", "a fast preview of a take: the trained network's weights and head pose per frame"),

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from facecap.config import config_keys, describe_config, load_config
 
-__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "npz_path"]
+__all__ = ["add_command", "add_config_options", "add_out_argument", "config_from_args", "npz_path", "frame_span"]
 
 C = TypeVar("C")
 
@@ -66,3 +66,14 @@ def config_from_args(config_cls: type[C], args: argparse.Namespace) -> C:
 def npz_path(path: Path) -> Path:
     """``path`` with the .npz suffix numpy's savez would give it."""
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def frame_span(text: str) -> tuple[int, int | None]:
+    """``--frames A:B``: (A, B), either end open (A: or :B)."""
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B (e.g. 100:400, 100: or :400), got {text!r}") from None

@@ -4,7 +4,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from facecap.cli.common import add_command, add_out_argument, config_from_args
+from facecap.cli.common import add_command, add_out_argument, config_from_args, frame_span
+from facecap.fit.actor import load_actor
 from facecap.fit.config import FitConfig
 from facecap.fit.outputs import write_fit_outputs
 from facecap.fit.pipeline import fit_take
@@ -12,16 +13,6 @@ from facecap.publish import publishing
 from facecap.rig.io import load_rig
 
 log = logging.getLogger(__name__)
-
-
-def _frame_span(text: str) -> tuple[int, int | None]:
-    start, sep, stop = text.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        return int(start or 0), int(stop) if stop else None
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected A:B (e.g. 100:400, 100: or :400), got {text!r}") from None
 
 
 def register(subparsers) -> None:
@@ -40,6 +31,7 @@ def register(subparsers) -> None:
          "facecap fit take/ --rig rig.npz --out out/fit --set landmarks.landmarks_file=take/landmarks.json",
          "facecap fit take/ --rig rig.npz --out out/fit --frames 1200:1500   # a part of the take",
          "facecap fit take/ --rig rig.npz --out out/fit --resume             # after a kill: on from the checkpoint",
+         "facecap fit take/ --rig rig.npz --out out/fit --actor actor.npz    # from the performer's profile",
          "facecap fit take/ --rig rig.npz --tracking-rig tuned_rig.npz --out out/fit --config configs/fit.yaml"],
         config_cls=FitConfig)
     parser.add_argument("take", type=Path, help="take folder (frame folders and/or videos per camera)")
@@ -47,9 +39,12 @@ def register(subparsers) -> None:
     parser.add_argument("--rig", type=Path, required=True, help="animation rig npz: its shape names are exported")
     parser.add_argument("--tracking-rig", type=Path, help="rig to track with (from facecap tune-rig); default --rig")
     add_out_argument(parser, "output folder")
-    parser.add_argument("--frames", type=_frame_span, metavar="A:B",
+    parser.add_argument("--frames", type=frame_span, metavar="A:B",
                         help="fit frames A to B-1 of the take only (counted from its frame range's start; A: or :B "
                              "leave an end open); the exports number the frames as the take does")
+    parser.add_argument("--actor", type=Path, metavar="ACTOR.npz",
+                        help="start from the performer's profile (facecap actor build): its identity, albedo and "
+                             "landmark detector offsets; the keyframe stage that would measure them is skipped")
     parser.add_argument("--resume", action="store_true",
                         help="continue a fit that was stopped (killed, interrupted) from its last checkpoint in "
                              "OUT/.facecap/cache; refused when the take, rig, landmarks or config differ")
@@ -60,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(FitConfig, args)
     rig = load_rig(args.rig)
     tracking = load_rig(args.tracking_rig) if args.tracking_rig else None
+    actor = load_actor(args.actor) if args.actor else None
     calibration = args.calibration or args.take / "calibration.json"
     with publishing(args.out, "fit", config) as run:
         result = fit_take(args.take, calibration, rig, config, run.staging, tracking_rig=tracking,
-                          work_dir=run.cache, resume=args.resume, frames=args.frames)
+                          work_dir=run.cache, resume=args.resume, frames=args.frames, actor=actor)
         paths = write_fit_outputs(result, rig, config, run.staging)
     print(f"fitted {result.animation.num_frames} frames in {result.seconds['total']:.1f} s; wrote "
           + ", ".join(p.name for p in paths.values()) + f" to {args.out}")

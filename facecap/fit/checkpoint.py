@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,7 +33,11 @@ from facecap.rig.model import Rig
 from facecap.take.landmarks import Landmarks2D
 from facecap.take.reader import Take
 
-__all__ = ["Checkpoint", "fingerprint", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
+if TYPE_CHECKING:
+    from facecap.fit.actor import ActorProfile
+
+__all__ = ["Checkpoint", "fingerprint", "save_checkpoint", "load_checkpoint", "take_digest", "rig_digest", "digest",
+           "config_fingerprint", "CHECKPOINT_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -67,32 +71,43 @@ class Checkpoint:
     fingerprint: dict[str, str]
 
 
-def _digest(*parts: Any) -> str:
+def digest(*parts: Any) -> str:
+    """A short hex digest of arrays (their bytes) and JSON-able values, in order."""
     h = hashlib.sha256()
     for part in parts:
         h.update(part.tobytes() if isinstance(part, np.ndarray) else json.dumps(part, sort_keys=True).encode())
     return h.hexdigest()[:32]
 
 
-def _take_digest(take: Take) -> str:
+def take_digest(take: Take) -> str:
     """The take's cameras, frames and the files behind them (names, sizes, modification times)."""
     files = []
     for camera in take.camera_names:
         source = take.source_path(camera)
         entries = sorted(source.iterdir()) if source.is_dir() else [source]
         files.append([camera, [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in entries if p.is_file()]])
-    return _digest(files, list(take.frame_range), take.fps)
+    return digest(files, list(take.frame_range), take.fps)
 
 
-def _rig_digest(rig: Rig) -> str:
+def rig_digest(rig: Rig) -> str:
+    """The rig's shape names, units, geometry, shapes, correctives, identity modes and landmark vertices."""
     arrays = [rig.neutral, rig.faces, rig.shape_deltas, rig.corrective_keys, rig.corrective_deltas,
               rig.identity_deltas, rig.landmark_vertices]
-    return _digest(list(rig.shape_names), rig.units, *(np.ascontiguousarray(a) for a in arrays if a is not None))
+    return digest(list(rig.shape_names), rig.units, *(np.ascontiguousarray(a) for a in arrays if a is not None))
 
 
-def fingerprint(take: Take, rig: Rig, landmarks: Landmarks2D, config: FitConfig) -> dict[str, str]:
-    """What a fit's result depends on: the take's frames, the tracking rig, the landmarks, and each config
-    key (by its value; keys that only change how the fit runs are left out)."""
+def fingerprint(take: Take, rig: Rig, landmarks: Landmarks2D, config: FitConfig,
+                actor: "ActorProfile | None" = None) -> dict[str, str]:
+    """What a fit's result depends on: the take's frames, the tracking rig, the landmarks, the actor profile
+    (when one is given) and each config key (by its value; keys that only change how the fit runs are left out)."""
+    profile = {} if actor is None else {"the actor profile": actor.digest()}
+    return {"facecap": __version__, "the take's frames": take_digest(take), "the rig": rig_digest(rig),
+            "the landmarks": digest(landmarks.points, landmarks.confidence), **profile, **config_fingerprint(config)}
+
+
+def config_fingerprint(config: FitConfig) -> dict[str, str]:
+    """"config key 'name'" -> its value as JSON, for every key that changes what a fit computes (keys that only
+    change how it runs are left out)."""
     flat = {}
 
     def walk(section: dict[str, Any], prefix: str = "") -> None:
@@ -102,8 +117,7 @@ def fingerprint(take: Take, rig: Rig, landmarks: Landmarks2D, config: FitConfig)
             elif prefix + key not in _RUNTIME_KEYS:
                 flat[f"config key '{prefix}{key}'"] = json.dumps(value)
     walk(config_to_dict(config))
-    return {"facecap": __version__, "the take's frames": _take_digest(take), "the rig": _rig_digest(rig),
-            "the landmarks": _digest(landmarks.points, landmarks.confidence), **flat}
+    return flat
 
 
 def _pack(value: Any) -> Any:
@@ -175,6 +189,7 @@ def load_checkpoint(path: Path, expected: dict[str, str], device: torch.device) 
         raise FacecapError(f"cannot resume from {path}: the fit is not the one that wrote it ({shown}"
                            f"{'; ...' if len(changed) > 5 else ''}). Start afresh without --resume")
     return Checkpoint(stages_done=int(payload["stages_done"]), state=_unpack(payload["state"], device),
-                      loss=_unpack(payload["loss"], device), photometric_rms=_unpack(payload["photometric_rms"], device),
+                      loss=_unpack(payload["loss"], device),
+                      photometric_rms=_unpack(payload["photometric_rms"], device),
                       photometric_rms_per_camera=_unpack(payload["photometric_rms_per_camera"], device),
                       fingerprint=saved)

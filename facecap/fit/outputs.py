@@ -22,14 +22,16 @@ log = logging.getLogger(__name__)
 
 
 def plot_loss_curves(history: dict[str, list[float]], path: Path) -> None:
-    """One curve per stage (summed over batches), log scale."""
+    """One curve per stage (summed over batches), log scale (symmetric log where an energy is not positive:
+    the identity prior's information form, 0.5 x^T H x - eta^T x, can take the total below zero)."""
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
     for name, losses in history.items():
         ax.plot(losses, label=name)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (sum over batches)")
-    ax.set_yscale("log")
+    positive = all(x > 0 for losses in history.values() for x in losses)
+    ax.set_yscale("log" if positive else "symlog")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -12,7 +12,11 @@ import itertools
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,14 +29,14 @@ from facecap.fit.appearance import photometric_samples
 from facecap.fit.checkpoint import CHECKPOINT_NAME, Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from facecap.fit.config import FitConfig
 from facecap.fit.feed import FrameBatch, default_threads, feed_batches
-from facecap.fit.init import initialise_from_landmarks, interpolate_missing_frames, landmark_pixels
+from facecap.fit.init import Initialisation, initialise_from_landmarks, interpolate_missing_frames, landmark_pixels
 from facecap.fit.neutral import with_neutral_correction
 from facecap.fit.optimize import face_brightness
 from facecap.fit.problem import FitModel, SequenceState
 from facecap.fit.raster_sampler import photometric_model
 from facecap.fit.qa import QAVideo, check_frames, join_videos
 from facecap.fit.result import FitResult
-from facecap.fit.stages import FitContext, Stage, frame_params_from, plan_stages
+from facecap.fit.stages import FitContext, ProfileStart, Stage, frame_params_from, plan_stages
 from facecap.fit.take_loss import TakeLoss, scale_loss
 from facecap.progress import track
 from facecap.render.ops import make_context
@@ -42,7 +46,11 @@ from facecap.take.landmarks import Landmarks2D, detect_landmarks, load_landmarks
 from facecap.take.reader import Take, open_take
 from facecap.units import unit_scale
 
-__all__ = ["fit_take", "run_stages", "take_loss", "resolve_device", "load_fit_landmarks", "tracked_rig"]
+if TYPE_CHECKING:
+    from facecap.fit.actor import ActorProfile
+
+__all__ = ["fit_take", "opened_fit", "OpenedFit", "run_stages", "take_loss", "resolve_device", "load_fit_landmarks",
+           "tracked_rig"]
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +149,11 @@ class _Checkpoints:
 
 
 def run_stages(plan: list[Stage], state: SequenceState, take: Take, landmarks: Landmarks2D, model: FitModel, rig: Rig,
-               config: FitConfig, check: _TakeCheck, checkpoints: _Checkpoints, done: int = 0,
-               loss: TakeLoss | None = None) -> TakeLoss:
+               config: FitConfig, check: _TakeCheck | None = None, checkpoints: _Checkpoints | None = None,
+               done: int = 0, loss: TakeLoss | None = None) -> TakeLoss:
     """Run the stages of ``plan`` after the first ``done`` on ``state`` in order, each with the frames it asks
-    for; returns the loss weights as scaled for the take (``loss``, or from the first batch read)."""
+    for; returns the loss weights as scaled for the take (``loss``, or from the first batch read). Final
+    batches are checked with ``check`` and checkpoints written by ``checkpoints`` (None: neither)."""
     device = state.weights.device
     todo = plan[done:]
     reads = [np.asarray(stage.frames) for stage in todo if stage.frames is not None]
@@ -162,9 +171,10 @@ def run_stages(plan: list[Stage], state: SequenceState, take: Take, landmarks: L
             if batch is not None:
                 state.note_damaged(batch.damaged)
             stage.run(ctx, state, batch)
-            if stage.final:
+            if stage.final and check is not None:
                 check.add(model, state, batch)
-            checkpoints.stage_done(k, len(plan), state, loss, check)
+            if checkpoints is not None:
+                checkpoints.stage_done(k, len(plan), state, loss, check)
     finally:
         reader.close()
     return loss
@@ -189,9 +199,74 @@ def _nearest_rotations(R: np.ndarray) -> np.ndarray:
     return U @ Vt
 
 
+@dataclass
+class OpenedFit:
+    """A take opened for fitting, every frame initialised from its landmarks.
+
+    Attributes:
+        take: the open take; calibration: its cameras' (``take.calibration``).
+        rig: the tracking rig as the fit tracks with it (:func:`tracked_rig`); samples: [N] its photometric samples.
+        landmarks: the take's landmarks as given (file or detector).
+        init: the landmark initialisation of every frame (with a profile: its identity, the landmarks less
+            its detector offsets where they are known).
+        state: the take's state at the initialisation (with a profile: what it knows of the performer adopted).
+        model: the Gauss-Newton fit's fixed model (None without the photometric fit).
+        profile: what the actor profile gives the plan (None: no profile).
+    """
+
+    take: Take
+    calibration: Calibration
+    rig: Rig
+    samples: np.ndarray
+    landmarks: Landmarks2D
+    init: Initialisation
+    state: SequenceState
+    model: FitModel | None
+    profile: ProfileStart | None
+
+
+@contextmanager
+def opened_fit(take_path: str | Path, calibration: Calibration, tracking_rig: Rig, config: FitConfig,
+               work_dir: Path, device: torch.device, frames: tuple[int, int | None] | None = None,
+               actor: "ActorProfile | None" = None, laps: Callable[[str], None] | None = None) -> Iterator[OpenedFit]:
+    """Open the take, read or detect its landmarks, initialise every frame and build the state and model
+    (see :func:`fit_take` for the arguments); ``laps(phase)`` is called when the landmarks and the
+    initialisation are done."""
+    from facecap.fit.actor import performer_start
+    if config.init.model:
+        from facecap.learn.infer import network_start         # facecap.learn builds on the fit
+        from facecap.learn.modelfile import load_init_model
+        network = load_init_model(config.init.model, device)
+    with open_take(take_path, calibration, cameras=config.cameras or None, frames=frames) as take:
+        calib = take.calibration
+        track_rig, samples = tracked_rig(tracking_rig, calib.units, config)
+        landmarks = load_fit_landmarks(take, config, work_dir)
+        if laps is not None:
+            laps("landmarks")
+        start = None if actor is None else performer_start(actor, calib, tracking_rig, samples, config)
+        init = initialise_from_landmarks(landmarks if start is None else start.landmarks(landmarks), calib, track_rig,
+                                         config.init, identity=None if start is None else start.identity)
+        check_rig_scale(tracking_rig, init.landmarks_3d, calib.units, source=str(take_path))
+        if config.init.model:
+            init = network_start(network, take, landmarks, calib, track_rig, init)
+        if laps is not None:
+            laps("init")
+        start_params = frame_params_from(init.weights, init.R, init.t, init.identity, device)
+        state = SequenceState.start(start_params, config.schedule.damping)
+        model = None
+        if config.photometric:
+            cams = CameraTensors.from_calibration(calib, device=device)
+            model = photometric_model(track_rig, samples, cams, config, start_params)
+        if start is not None:
+            start.adopt(state)
+        yield OpenedFit(take, calib, track_rig, samples, landmarks, init, state, model,
+                        None if start is None else start.plan)
+
+
 def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: Rig, config: FitConfig,
              out_dir: str | Path, tracking_rig: Rig | None = None, work_dir: str | Path | None = None,
-             resume: bool = False, frames: tuple[int, int | None] | None = None) -> FitResult:
+             resume: bool = False, frames: tuple[int, int | None] | None = None,
+             actor: "ActorProfile | None" = None) -> FitResult:
     """Fit a multi-view take: landmark initialisation, then analysis by synthesis.
 
     Args:
@@ -204,9 +279,11 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
         work_dir: where the fit keeps what outlives a killed run: the landmark cache, its checkpoint
             (``config.checkpoint_seconds``) and the QA video's finished parts. Default: ``out_dir``.
         resume: continue from the checkpoint in ``work_dir``; refused, saying what changed, when the take,
-            rig, landmarks or config are not those of the fit that wrote it.
+            rig, landmarks, actor profile or config are not those of the fit that wrote it.
         frames: (start, stop) to fit only frames start..stop-1 of the take (stop None: to its end); the
             animation's frame numbers are the take's.
+        actor: the performer's profile (:mod:`facecap.fit.actor`): the fit starts from its identity,
+            appearance and detector offsets and skips the keyframe stage that would measure them.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -224,33 +301,18 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
     if tracking_rig.shape_names != rig.shape_names:
         raise FacecapError("the tracking rig's shape names differ from the animation rig's")
     device = resolve_device(config.device)
-    if config.init.model:
-        from facecap.learn.infer import network_start         # facecap.learn builds on the fit
-        from facecap.learn.modelfile import load_init_model
-        network = load_init_model(config.init.model, device)
-    with open_take(take_path, calib, cameras=config.cameras or None, frames=frames) as take:
-        calib = take.calibration
-        track_rig, samples = tracked_rig(tracking_rig, calib.units, config)
-        landmarks = load_fit_landmarks(take, config, work_dir)
-        lap("landmarks")
-        init = initialise_from_landmarks(landmarks, calib, track_rig, config.init)
-        check_rig_scale(tracking_rig, init.landmarks_3d, calib.units, source=str(take_path))
-        if config.init.model:
-            init = network_start(network, take, landmarks, calib, track_rig, init)
-        lap("init")
-        start = frame_params_from(init.weights, init.R, init.t, init.identity, device)
-        state = SequenceState.start(start, config.schedule.damping)
+    with opened_fit(take_path, calib, tracking_rig, config, work_dir, device, frames, actor, lap) as fit:
+        take, calib, track_rig, landmarks, state = fit.take, fit.calibration, fit.rig, fit.landmarks, fit.state
         effective_loss = None
         photometric_rms, qa_video = np.full(take.num_frames, np.nan), None
         photometric_per_camera = np.full((take.num_frames, len(take.camera_names)), np.nan)
-        if config.photometric:
-            cams = CameraTensors.from_calibration(calib, device=device)
-            model = photometric_model(track_rig, samples, cams, config, start)
+        if fit.model is not None:
+            model = fit.model
             plan = plan_stages(config.schedule, take.num_frames, config.batch_frames, config.landmarks.detected,
-                               bool(state.identity.numel()))
+                               bool(state.identity.numel()), fit.profile)
             check = _TakeCheck(take, config, device, out_dir, work_dir / "qa_parts")
             checkpoint_path = work_dir / CHECKPOINT_NAME
-            checkpoints = _Checkpoints(checkpoint_path, fingerprint(take, track_rig, landmarks, config),
+            checkpoints = _Checkpoints(checkpoint_path, fingerprint(take, track_rig, landmarks, config, actor),
                                        config.checkpoint_seconds)
             done, loss = 0, None
             if not resume:
@@ -267,7 +329,7 @@ def fit_take(take_path: str | Path, calibration: str | Path | Calibration, rig: 
             checkpoint_path.unlink(missing_ok=True)
             photometric_rms, photometric_per_camera, qa_video = check.errors, check.errors_per_camera, check.path
             lap("photometric")
-        frame_ok = init.frame_ok.copy()
+        frame_ok = fit.init.frame_ok.copy()
         frame_ok[state.frames_without_views(len(take.camera_names))] = False
         weights, R, t = interpolate_missing_frames(frame_ok, *(a.double().cpu().numpy() for a in
                                                                (state.weights, state.R, state.t)))

@@ -174,6 +174,20 @@ class SequenceState:
         return cls(weights=init.weights.clone(), R=init.R.clone(), t=init.t.clone(), identity=init.identity.clone(),
                    damping=damping, prior=init)
 
+    def adopt_performer(self, identity_information: torch.Tensor | None, appearance: Appearance,
+                        albedo_evidence: AppearanceStats, landmark_offsets: np.ndarray | None) -> None:
+        """Start from what an actor profile knows of the performer, as if its keyframes were this take's:
+        the information [I, I] its fits gathered on the identity (the identity itself is the start's), the
+        appearance to start from and the evidence on the albedo (normal equations whose lighting and
+        camera terms are zero: those belong to the take), and the detector's offsets [C, L, 2] (None: not
+        known for these cameras)."""
+        if identity_information is not None:
+            self.identity_information = identity_information.to(self.identity.dtype)
+            self.identity_eta = self.identity_information @ self.identity
+        self.appearance = appearance
+        self.appearance_stats = albedo_evidence
+        self.landmark_offsets = landmark_offsets
+
     def landmarks(self, given: Landmarks2D) -> Landmarks2D:
         """The ``given`` landmarks of the whole take as the fit uses them (less the detector's offsets)."""
         if self.landmark_offsets is None:

@@ -200,6 +200,11 @@ class QAVideo:
             self._writer.append_data(canvas)
         self._next_frame = int(frames[-1]) + 1 if len(frames) else self._next_frame
 
+    def write_frames(self, frames: np.ndarray) -> None:
+        """Append [N, H, W, 3] uint8 frames already laid out and labelled (a QA video's frames read back)."""
+        for frame in frames:
+            self._writer.append_data(frame)
+
     def close(self) -> None:
         self._writer.close()
 
@@ -219,7 +224,8 @@ def join_videos(parts: list[Path], path: Path) -> None:
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
                         str(listing), "-c", "copy", str(path)], check=True, capture_output=True)
     except subprocess.CalledProcessError as err:
-        raise RuntimeError(f"ffmpeg could not join the QA video's parts: {err.stderr.decode(errors='replace')}") from err
+        stderr = err.stderr.decode(errors="replace")
+        raise RuntimeError(f"ffmpeg could not join the QA video's parts: {stderr}") from err
     finally:
         listing.unlink(missing_ok=True)
 

@@ -13,6 +13,11 @@ the frames each stage asks for. The plan of a take with detected landmarks and t
 4. ``pass1``, ``pass2``: sweeps over the take in batches of consecutive frames, coarse to fine; a batch of
    the last sweep is final when it is done.
 
+With an actor profile (:mod:`facecap.fit.actor`) the identity and appearance are known before the first
+stage, and so are the detector's offsets where the profile's cameras are the take's: the plan is the
+sweeps alone. Where they are other cameras, a short keyframe stage (its finer scales) measures the
+offsets again before the sweeps.
+
 Stages are frozen values (frames as tuples of take frame indices): two plans compare equal when they
 would do the same work, which is what a checkpoint records and what tests check.
 """
@@ -36,9 +41,9 @@ from facecap.fit.take_loss import TakeLoss
 from facecap.rig.model import Rig
 from facecap.take.landmarks import Landmarks2D
 
-__all__ = ["FitContext", "Stage", "FitBatch", "RemoveDetectorOffsets", "Reinitialise",
-           "plan_stages", "keyframe_indices", "relaxed_support", "detector_offsets", "keyframe_corrected",
-           "frame_params_from"]
+__all__ = ["FitContext", "Stage", "FitBatch", "RemoveDetectorOffsets", "Reinitialise", "ProfileStart",
+           "plan_stages", "plan_keyframes", "keyframe_indices", "relaxed_support", "detector_offsets",
+           "keyframe_corrected", "frame_params_from"]
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +109,8 @@ class FitBatch:
         on = relaxed_support(state, index, loss.l1_relaxed_above) if self.relaxed else None
         fit = None
         for scale, iterations in self.steps:
-            fit = optimise_batch(ctx.model, state, frames, batch.observations(ctx.landmarks, scale, state.landmark_offsets), loss,
-                                 iterations, on)
+            observations = batch.observations(ctx.landmarks, scale, state.landmark_offsets)
+            fit = optimise_batch(ctx.model, state, frames, observations, loss, iterations, on)
             state.store(index, fit.params, fit.appearance, fit.damping)
             state.record(f"{self.name}@{scale:g}", fit.energies)
         if fit is not None:
@@ -172,21 +177,50 @@ def keyframe_indices(num_frames: int, count: int) -> tuple[int, ...]:
     return tuple(int(f) for f in np.unique(np.linspace(0, num_frames - 1, min(count, num_frames)).round()))
 
 
+@dataclass(frozen=True)
+class ProfileStart:
+    """What an actor profile gives a fit before its first stage: the identity and the appearance always;
+    ``detector_offsets``: the detector's offsets too (the profile's cameras are the take's)."""
+
+    detector_offsets: bool
+
+
+# With an actor profile, the keyframe stage that measures the detector's offsets again keeps the keyframe
+# scales from this one up: the identity and appearance are known, only the keyframes' expressions settle.
+PROFILE_KEYFRAME_MIN_SCALE = 0.5
+
+
+def plan_keyframes(schedule: ScheduleConfig, num_frames: int, detected_landmarks: bool, has_identity: bool,
+                   steps: tuple[tuple[float, int], ...] | None = None, reinitialise: bool = True) -> list[Stage]:
+    """The stages before the sweeps: the keyframes' fit at ``steps`` (default the schedule's keyframe
+    stages), the detector's offsets (detected landmarks) and, with ``reinitialise``, the re-initialisation of
+    the other frames (none without keyframes)."""
+    if schedule.keyframes == 0:
+        return []
+    keyframes = keyframe_indices(num_frames, schedule.keyframes)
+    plan: list[Stage] = [FitBatch("keyframes", keyframes, tuple(schedule.keyframe_stages) if steps is None else steps)]
+    if detected_landmarks:
+        plan.append(RemoveDetectorOffsets(keyframes))
+    if reinitialise and (detected_landmarks or has_identity):
+        plan.append(Reinitialise(keyframes, keyframe_corrections=detected_landmarks))
+    return plan
+
+
 def plan_stages(schedule: ScheduleConfig, num_frames: int, batch_frames: int, detected_landmarks: bool,
-                has_identity: bool) -> list[Stage]:
+                has_identity: bool, profile: ProfileStart | None = None) -> list[Stage]:
     """The stages that fit a take of ``num_frames`` frames, in order (see the module docstring).
 
     ``detected_landmarks``: the landmarks come from a detector (their offsets are measured and removed);
-    ``has_identity``: the tracking rig has identity modes (or a neutral correction) for the keyframes to fit.
+    ``has_identity``: the tracking rig has identity modes (or a neutral correction) for the keyframes to fit;
+    ``profile``: what an actor profile gives before the first stage (None: no profile).
     """
-    plan: list[Stage] = []
-    if schedule.keyframes > 0:
-        keyframes = keyframe_indices(num_frames, schedule.keyframes)
-        plan.append(FitBatch("keyframes", keyframes, tuple(schedule.keyframe_stages)))
-        if detected_landmarks:
-            plan.append(RemoveDetectorOffsets(keyframes))
-        if detected_landmarks or has_identity:
-            plan.append(Reinitialise(keyframes, keyframe_corrections=detected_landmarks))
+    if profile is None:
+        plan = plan_keyframes(schedule, num_frames, detected_landmarks, has_identity)
+    elif detected_landmarks and not profile.detector_offsets:
+        fine = tuple((s, n) for s, n in schedule.keyframe_stages if s >= PROFILE_KEYFRAME_MIN_SCALE)
+        plan = plan_keyframes(schedule, num_frames, True, has_identity, fine or tuple(schedule.keyframe_stages[-1:]))
+    else:
+        plan = []
     spans = [tuple(range(start, stop)) for start, stop in batches(num_frames, batch_frames)]
     for sweep in range(1, schedule.passes + 1):
         plan += [FitBatch(f"pass{sweep}", span, tuple(schedule.sweep_stages), relaxed=True,

@@ -10,8 +10,8 @@ from facecap.camera import load_calibration
 from facecap.fit.config import ScheduleConfig
 from facecap.fit.optimize import optimise_batch
 from facecap.fit.problem import SequenceState
-from facecap.fit.stages import (FitBatch, FitContext, Reinitialise, RemoveDetectorOffsets,
-                                frame_params_from, keyframe_indices, plan_stages, relaxed_support)
+from facecap.fit.stages import (FitBatch, FitContext, ProfileStart, Reinitialise, RemoveDetectorOffsets,
+                                frame_params_from, keyframe_indices, plan_keyframes, plan_stages, relaxed_support)
 from facecap.fit.take_loss import scale_loss
 from facecap.take.landmarks import load_landmarks
 from tests.fit.conftest import tiny_batch, tiny_config, tiny_model
@@ -52,6 +52,28 @@ def test_plan_without_keyframes_or_sweeps():
     check_only = plan_stages(dataclasses.replace(SCHEDULE, keyframes=0, passes=0), 5, 4, True, True)
     assert check_only == [FitBatch("check", (0, 1, 2, 3), ((1.0, 0),), final=True),
                           FitBatch("check", (4,), ((1.0, 0),), final=True)]
+
+
+def test_plan_from_an_actor_profile():
+    """With a profile the sweeps are all, unless the landmarks are detected and the profile has no offsets for
+    the take's cameras: then a keyframe stage at the keyframe scales from 0.5 up measures them (with the
+    re-initialisation that carries the keyframes' corrections to the other frames)."""
+    sweeps = plan_stages(SCHEDULE, 10, 4, True, True)[3:]
+    assert plan_stages(SCHEDULE, 10, 4, True, True, ProfileStart(detector_offsets=True)) == sweeps
+    assert plan_stages(SCHEDULE, 10, 4, False, True, ProfileStart(detector_offsets=False)) == sweeps
+    keys = (0, 3, 6, 9)
+    three_scales = dataclasses.replace(SCHEDULE, keyframe_scales=[0.25, 0.5, 1.0], keyframe_iterations=[9, 6, 4])
+    remeasured = plan_stages(three_scales, 10, 4, True, True, ProfileStart(detector_offsets=False))
+    assert remeasured[:3] == [FitBatch("keyframes", keys, ((0.5, 6), (1.0, 4))), RemoveDetectorOffsets(keys),
+                              Reinitialise(keys, keyframe_corrections=True)]
+    assert remeasured[3:] == sweeps
+
+
+def test_keyframes_alone_without_the_reinitialisation():
+    """What an actor profile is built from: the keyframes and, for detected landmarks, their offsets."""
+    assert plan_keyframes(SCHEDULE, 10, True, True, reinitialise=False) == \
+        [FitBatch("keyframes", (0, 3, 6, 9), ((0.5, 6), (1.0, 4))), RemoveDetectorOffsets((0, 3, 6, 9))]
+    assert plan_keyframes(dataclasses.replace(SCHEDULE, keyframes=0), 10, True, True) == []
 
 
 def test_plans_compare_by_the_work_they_do():
