@@ -1,6 +1,7 @@
 """Shared fixtures: the ../shared data folder (skipping with a reason when absent) and tolerances."""
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,15 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared data ({path} not found; CI has it beside the checkout)")
     return path
+
+
+@pytest.fixture
+def sigint_interrupts():
+    """SIGINT raises KeyboardInterrupt during the test, as it does in a terminal: a shell starts a background
+    job (``cmd &``, nohup, some CI runners) with SIGINT ignored, and Python then leaves it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def test_a_swap_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
     assert (out / "animation.json").read_text() == "new" and not (out / PRIVATE_DIR).exists()
 
 
-def test_ctrl_c_during_the_swap_waits_for_its_end(tmp_path, monkeypatch):
+def test_ctrl_c_during_the_swap_waits_for_its_end(tmp_path, monkeypatch, sigint_interrupts):
     out = tmp_path / "out"
     _run(out, {"a": "old", "b": "old"})
     apply = publish._apply

@@ -21,7 +21,7 @@ def test_sigterm_raises_terminated_and_the_handler_is_restored():
     assert cleaned == [True] and signal.getsignal(signal.SIGTERM) == before
 
 
-def test_signals_wait_for_the_end_of_a_critical_section():
+def test_signals_wait_for_the_end_of_a_critical_section(sigint_interrupts):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with signals_deferred():

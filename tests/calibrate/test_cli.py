@@ -89,7 +89,7 @@ def test_config_yaml_mirrors_defaults():
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_calibration_stopped_mid_run_keeps_the_previous_one_and_no_staging(tiny_shoot, tmp_path, capsys,
-                                                                             monkeypatch, stop):
+                                                                             monkeypatch, sigint_interrupts, stop):
     _, dirs = tiny_shoot
     out = tmp_path / "calib"
     args = ["-q", "calibrate", "-c", f"left={dirs[0]}", "-c", f"right={dirs[1]}", "--board", "opencv_9x6",
