@@ -235,4 +235,5 @@ def config_keys(cls: type, defaults: Any = None, expert: bool | None = None, pre
 
 def describe_config(cls: type, expert: bool | None = None) -> list[str]:
     """One line per key of :func:`config_keys`: ``name (type, default): help``."""
-    return [f"{k.name} ({_type_name(k.type)}, default {k.default!r}): {k.help}" for k in config_keys(cls, expert=expert)]
+    return [f"{k.name} ({_type_name(k.type)}, default {k.default!r}): {k.help}"
+            for k in config_keys(cls, expert=expert)]

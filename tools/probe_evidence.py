@@ -59,7 +59,8 @@ def main() -> int:
 
     config = load_config(FitConfig, None, args.overrides)
     if args.landmarks == "truth":
-        config = replace(config, landmarks=replace(config.landmarks, landmarks_file=str(take_dir / "landmarks_gt.json")))
+        config = replace(config, landmarks=replace(config.landmarks,
+                                                   landmarks_file=str(take_dir / "landmarks_gt.json")))
     rig = load_rig(ICT_FULL)
     truth = load_animation_json(take_dir / "ground_truth.json")
     calibration = load_calibration(take_dir / "calibration.json")

@@ -18,9 +18,11 @@ SAMPLERS = ("vertex", "raster")
 class LandmarkConfig:
     """Where 2D landmarks come from."""
 
-    model_path: str | None = field(None, "MediaPipe face_landmarker.task file (needed unless a landmarks file is given)")
+    model_path: str | None = field(None, "MediaPipe face_landmarker.task file (needed unless a landmarks file is "
+                                         "given)")
     landmarks_file: str | None = field(None, "a facecap-landmarks JSON to use instead of the detector")
-    cache_dir: str | None = field(None, "where detections are cached (default: <out>/.facecap/cache/landmarks_cache, kept across runs)")
+    cache_dir: str | None = field(None, "where detections are cached (default: "
+                                        "<out>/.facecap/cache/landmarks_cache, kept across runs)")
 
     @property
     def detected(self) -> bool:

@@ -113,7 +113,8 @@ def _assemble(frames: np.ndarray, cameras: Sequence[_Camera], silhouettes: bool,
               device: torch.device) -> FrameBatch:
     """The batch from each camera's reads; ``size`` (width, height) of the views, for a batch none of which
     could be read."""
-    read = [(b, c, view) for c, cam in enumerate(cameras) for b, view in enumerate(cam) if not isinstance(view, FrameError)]
+    read = [(b, c, view) for c, cam in enumerate(cameras) for b, view in enumerate(cam)
+            if not isinstance(view, FrameError)]
     damaged = tuple(view for cam in cameras for view in cam if isinstance(view, FrameError))
     for error in damaged:
         log.warning("left out of the fit: %s", error)

@@ -240,7 +240,8 @@ def _sample_colours(model: FitModel, verts: torch.Tensor, images: torch.Tensor, 
     return sample_images(images, pixels)
 
 
-def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor, view_ok: torch.Tensor | None = None) -> float:
+def face_brightness(model: FitModel, p: FrameParams, images: torch.Tensor,
+                    view_ok: torch.Tensor | None = None) -> float:
     """The median colour value over the samples the cameras see in [B, C, 3, H, W] full-resolution ``images``
     of the frames ``p`` (in the views ``view_ok`` [B, C] says were read): what a face's colour differences are
     in proportion to (its albedo, the light, the exposure)."""

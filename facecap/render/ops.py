@@ -165,7 +165,8 @@ def texture(tex: torch.Tensor, uv: torch.Tensor, uv_da: torch.Tensor | None = No
     if tdims["Bt"] not in (1, dims["B"]):
         raise ShapeError(f"tex batch {tdims['Bt']} must be 1 or match uv batch {dims['B']}")
     if filter_mode not in FILTER_MODES:
-        raise FacecapError(f"filter_mode must be one of {FILTER_MODES}, got {filter_mode!r} (mipmaps are not supported)")
+        raise FacecapError(f"filter_mode must be one of {FILTER_MODES}, got {filter_mode!r} "
+                           "(mipmaps are not supported)")
     if boundary_mode not in BOUNDARY_MODES:
         raise FacecapError(f"boundary_mode must be one of {BOUNDARY_MODES}, got {boundary_mode!r}")
     if uv_da is not None:

@@ -45,7 +45,8 @@ def test_project_points_matches_cv2(rng, n_dist):
 
 @pytest.mark.parametrize("n_dist", [0, 4, 5, 8, 12, 14])
 def test_projection_jacobian_matches_cv2s(rng, n_dist):
-    """cv2.projectPoints' own Jacobian w.r.t. tvec is d pixel / d camera-frame point; times R, w.r.t. the world point."""
+    """cv2.projectPoints' own Jacobian w.r.t. tvec is d pixel / d camera-frame point; times R, w.r.t. the world
+    point."""
     calib = random_calibration(rng, n_dist=n_dist)
     cams = CameraTensors.from_calibration(calib, dtype=torch.float64)
     X = rng.normal(size=(2, 40, 3)) * 60

@@ -57,7 +57,8 @@ def test_frame_without_landmarks_is_interpolated_and_flagged(tiny_take, tmp_path
     confidence = landmarks.confidence.copy()
     confidence[2] = 0.0                          # every view of frame 2 failed
     save_landmarks(dataclasses.replace(landmarks, confidence=confidence), tmp_path / "lm.json")
-    config = dataclasses.replace(tiny_config(take, False), landmarks=LandmarkConfig(landmarks_file=str(tmp_path / "lm.json")))
+    config = dataclasses.replace(tiny_config(take, False),
+                                 landmarks=LandmarkConfig(landmarks_file=str(tmp_path / "lm.json")))
     result = fit_take(take, take / "calibration.json", rig, config, tmp_path)
     assert list(result.frame_ok) == [True, True, False, True, True, True]
     accuracy = animation_accuracy(rig, result.animation, truth)
@@ -283,13 +284,15 @@ def test_keyframes_recover_identity_and_pose_on_dev_identity_take(tmp_path):
     rig = load_rig(shared_path("data", "rigs", "ict_full.npz"))
     truth = load_animation_json(base / "ground_truth.json")
     identity = true_identity(truth, rig)
-    config = FitConfig(device="cpu", qa_video=False, landmarks=LandmarkConfig(landmarks_file=str(base / "landmarks_gt.json")),
+    config = FitConfig(device="cpu", qa_video=False,
+                       landmarks=LandmarkConfig(landmarks_file=str(base / "landmarks_gt.json")),
                        schedule=ScheduleConfig(passes=0))
     result = fit_take(base, base / "calibration.json", rig, config, tmp_path)
     keyframes = np.unique(np.linspace(0, truth.num_frames - 1, config.schedule.keyframes).round().astype(int))
 
     def at(anim):
-        return Animation(anim.shape_names, anim.weights[keyframes], anim.R[keyframes], anim.t[keyframes], anim.fps, "mm")
+        return Animation(anim.shape_names, anim.weights[keyframes], anim.R[keyframes], anim.t[keyframes], anim.fps,
+                         "mm")
     accuracy = animation_accuracy(rig, at(result.animation), at(truth), identity=identity)
     print(accuracy.summary(), "identity error", np.abs(result.identity - identity).mean())
     # Bounds near the project's targets (0.3 mm, 0.2 deg, 0.5 mm; tools/bench_fit.py), far inside the landmark
@@ -584,7 +587,8 @@ def test_detected_landmarks_weigh_landmark_detected(tiny_take, tmp_path, monkeyp
 
     rig, take, _ = tiny_take
     config = tiny_config(take, True)
-    from_file = dataclasses.replace(config, qa_video=False, loss=dataclasses.replace(config.loss, landmark_detected=0.25),
+    from_file = dataclasses.replace(config, qa_video=False,
+                                    loss=dataclasses.replace(config.loss, landmark_detected=0.25),
                                     schedule=dataclasses.replace(config.schedule, keyframe_iterations=[0, 0],
                                                                  iterations=[0, 0]))
     result = fit_take(take, take / "calibration.json", rig, from_file, tmp_path)

@@ -84,7 +84,8 @@ def test_frames_reach_the_device_as_to_float_makes_them(dtype):
 def test_coarse_images_are_opencvs_area_resampling(scale):
     rng = np.random.default_rng(1)
     images = rng.uniform(0, 1, (2, 3, 48, 64, 3)).astype(np.float32)
-    batch = FrameBatch(np.arange(2), torch.as_tensor(images.transpose(0, 1, 4, 2, 3)), torch.ones(2, 3, dtype=torch.bool))
+    batch = FrameBatch(np.arange(2), torch.as_tensor(images.transpose(0, 1, 4, 2, 3)),
+                       torch.ones(2, 3, dtype=torch.bool))
     size = (round(64 * scale), round(48 * scale))
     expected = np.stack([np.stack([cv2.resize(img, size, interpolation=cv2.INTER_AREA) for img in per_frame])
                          for per_frame in images])

@@ -13,7 +13,8 @@ F64 = torch.float64
 FOCAL, WIDTH, HEIGHT = 800.0, 640, 480
 
 
-def _uv_sphere(centre: np.ndarray, radius: float, rings: int = 90, segments: int = 180) -> tuple[np.ndarray, np.ndarray]:
+def _uv_sphere(centre: np.ndarray, radius: float, rings: int = 90,
+               segments: int = 180) -> tuple[np.ndarray, np.ndarray]:
     """Vertices [V, 3] and outward-wound triangles [F, 3] of a latitude-longitude sphere."""
     theta = np.linspace(0, np.pi, rings + 1)[1:-1]
     phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
@@ -29,7 +30,8 @@ def _uv_sphere(centre: np.ndarray, radius: float, rings: int = 90, segments: int
             c, d = a + segments, b + segments
             faces += [[a, b, c], [b, d, c]]
     for j in range(segments):
-        faces += [[top, (j + 1) % segments, j], [bottom, (n - 1) * segments + j, (n - 1) * segments + (j + 1) % segments]]
+        faces += [[top, (j + 1) % segments, j],
+                  [bottom, (n - 1) * segments + j, (n - 1) * segments + (j + 1) % segments]]
     return verts, np.array(faces)
 
 

@@ -22,7 +22,8 @@ __all__ = ["rasterize_torch", "barycentrics", "screen_coords", "take_rows"]
 
 
 def screen_coords(pos: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clip space to pixel units: pos [..., 4] -> X, Y [...] with pixel (x, y) centred at (x + 0.5, y + 0.5), and z/w."""
+    """Clip space to pixel units: pos [..., 4] -> X, Y [...] with pixel (x, y) centred at (x + 0.5, y + 0.5),
+    and z/w."""
     w = pos[..., 3]
     x = (pos[..., 0] / w + 1.0) * (0.5 * width)
     y = (pos[..., 1] / w + 1.0) * (0.5 * height)
