@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from shared_data import FACE_LANDMARKER, ICT_FULL, SHARED, TAKES
+from shared_data import FACE_LANDMARKER, ICT_FULL, TAKES, takes_missing
 
 import facecap.fit.feed as frame_feed
 from facecap.animation import load_animation_json, save_animation_json
@@ -65,8 +65,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench_fit"), help="output folder (fits, caches, JSON)")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="fit config overrides key=value")
     args = parser.parse_args()
-    if not TAKES.is_dir() or not ICT_FULL.is_file():
-        print(f"needs the ground-truth takes and the ICT rig under {SHARED} (set FACECAP_SHARED)", file=sys.stderr)
+    if missing := takes_missing():
+        print(missing, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)

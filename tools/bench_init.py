@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from shared_data import FACE_LANDMARKER, ICT_FULL, SHARED, TAKES
+from shared_data import FACE_LANDMARKER, ICT_FULL, TAKES, takes_missing
 
 import facecap.fit.pipeline as pipeline
 from facecap.animation import Animation, load_animation_json
@@ -124,8 +124,8 @@ def main() -> int:
     parser.add_argument("--network-fit-set", dest="network_set", nargs="*", default=[],
                         help="overrides of the fit from the network's start only (e.g. a shorter schedule)")
     args = parser.parse_args()
-    if not TAKES.is_dir() or not ICT_FULL.is_file():
-        print(f"needs the ground-truth takes and the ICT rig under {SHARED} (set FACECAP_SHARED)", file=sys.stderr)
+    if missing := takes_missing():
+        print(missing, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)

@@ -9,3 +9,10 @@ TAKES = SHARED / "data" / "takes"
 ICT_FULL = SHARED / "data" / "rigs" / "ict_full.npz"
 ICT_FACE = SHARED / "data" / "rigs" / "ict_face.npz"
 FACE_LANDMARKER = SHARED / "models" / "face_landmarker.task"
+
+
+def takes_missing() -> str | None:
+    """Why the ground-truth takes and the ICT rig cannot be read here, or None when they can."""
+    if TAKES.is_dir() and ICT_FULL.is_file():
+        return None
+    return f"needs the ground-truth takes and the ICT rig under {SHARED} (set FACECAP_SHARED)"
