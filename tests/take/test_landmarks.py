@@ -77,8 +77,8 @@ def test_a_non_finite_or_absurd_point_is_a_missing_point(tmp_path, rng, caplog, 
     assert np.isfinite(back.points).all() and back.points[1, 1, 7].tolist() == [0, 0]
     np.testing.assert_allclose(back.points[~missing], lm.points[~missing], atol=1e-3)
     assert "2 landmark points are NaN, null, inf or beyond" in caplog.text and "cameras b" in caplog.text
-    direct = Landmarks2D(np.where(missing[..., None], bad if bad is not None else np.nan, lm.points),
-                         lm.confidence, ("a", "b"))
+    given = np.where(missing[..., None], bad if bad is not None else np.nan, lm.points.astype(np.float64))
+    direct = Landmarks2D(given, lm.confidence, ("a", "b"))             # float64 points, made float32 inside
     np.testing.assert_array_equal(direct.confidence == 0, missing)
 
 
